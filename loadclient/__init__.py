@@ -1,0 +1,1 @@
+"""Loadclient: uploads a blob, then load-tests cached GETs at a constant rate (Vegeta JSON)."""

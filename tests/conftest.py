@@ -1,0 +1,65 @@
+"""Fixtures shared by every test package: real server processes on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.support import PYTHON, ServerProcess, free_port
+
+Spawn = Callable[..., ServerProcess]
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Spawn starts a server process and stops every one it started at teardown."""
+    started: list[ServerProcess] = []
+
+    def _spawn(
+        argv: Sequence[str],
+        *,
+        base_url: str,
+        env: Mapping[str, str] | None = None,
+        name: str = "server",
+        start: bool = True,
+    ) -> ServerProcess:
+        proc = ServerProcess(
+            argv, base_url=base_url, env=env, log_path=tmp_path / f"{name}-{len(started)}.log"
+        )
+        started.append(proc)
+        return proc.start() if start else proc
+
+    yield _spawn
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture
+def casserver(spawn: Spawn, tmp_path: Path) -> Callable[..., ServerProcess]:
+    """Casserver starts a real casserver (gunicorn) on a free loopback port.
+
+    Call it as ``casserver(storage=path, workers=2, env={...})``; every argument is optional.
+    """
+
+    def _start(
+        *,
+        storage: Path | None = None,
+        workers: int = 2,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        start: bool = True,
+    ) -> ServerProcess:
+        port = port or free_port()
+        storage = storage or tmp_path / "cas-data"
+        argv = [
+            PYTHON, "-m", "casserver",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--storage", str(storage), "--workers", str(workers),
+        ]  # fmt: skip
+        return spawn(
+            argv, base_url=f"http://127.0.0.1:{port}", env=env, name="casserver", start=start
+        )
+
+    return _start
