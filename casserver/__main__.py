@@ -1,0 +1,53 @@
+"""``casserver``: run the CAS server under gunicorn (gthread workers).
+
+Flags override the environment by being written into it, so the master, the
+gunicorn settings file and every worker read one ``Config.from_env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from casserver.config import ENV, Config, ConfigError
+
+CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
+
+
+def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
+    """Parse_args returns the environment overrides the command-line flags ask for."""
+    parser = argparse.ArgumentParser(
+        prog="casserver", description="Content-addressable blob store (gunicorn, gthread)."
+    )
+    parser.add_argument("--host", help=f"listen address (env {ENV['host']}, default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help=f"listen port (env {ENV['port']}, default 5000)")
+    parser.add_argument(
+        "--storage", help=f"storage directory (env {ENV['storage_dir']}, default ./cas-data)"
+    )
+    parser.add_argument("--workers", type=int, help=f"worker processes (env {ENV['workers']})")
+    parser.add_argument("--threads", type=int, help=f"threads per worker (env {ENV['threads']})")
+    args = parser.parse_args(argv)
+    flags = {"host": args.host, "port": args.port, "storage_dir": args.storage}
+    flags |= {"workers": args.workers, "threads": args.threads}
+    return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Main parses flags, validates the configuration and runs gunicorn until it stops."""
+    os.environ.update(parse_args(argv))
+    try:
+        Config.from_env(os.environ)
+    except ConfigError as exc:
+        sys.exit(f"casserver: {exc}")
+
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    sys.argv = ["casserver", "--config", str(CONF_PATH)]
+    WSGIApplication("%(prog)s").run()
+
+
+if __name__ == "__main__":
+    main()

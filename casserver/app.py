@@ -1,0 +1,48 @@
+"""The casserver WSGI app: ``create_app(config)`` wires it, ``get_app()`` reads the environment."""
+
+from __future__ import annotations
+
+import os
+
+import falcon
+from prometheus_client import CollectorRegistry
+
+from cascommon import health, problem
+from casserver import errors
+from casserver.config import Config
+from casserver.ingest import Ingest
+from casserver.metrics import Metrics, exposition_registry
+from casserver.resources import BlobCollection, BlobResource
+from casserver.storage import BlobStore
+
+
+def create_app(
+    config: Config,
+    *,
+    store: BlobStore | None = None,
+    registry: CollectorRegistry | None = None,
+) -> falcon.App[falcon.Request, falcon.Response]:
+    """Create_app builds the app over store (default: config.storage_dir) and registry."""
+    store = store or BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = Metrics(registry)
+    if config.metrics_dir is None:
+        # Alone in this process: count what is on disk now. Under gunicorn the master
+        # does it once for all workers (see lifecycle).
+        metrics.storage.add(*store.usage())
+    ingest = Ingest(store, metrics)
+
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http])
+    problem.install(app)
+    errors.install(app)
+    app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, config.max_blob_bytes))
+    app.add_route("/cas", BlobCollection(ingest, config.max_blob_bytes))
+    health.add_routes(
+        app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable
+    )
+    return app
+
+
+def get_app() -> falcon.App[falcon.Request, falcon.Response]:
+    """Get_app builds the app from the environment; it is what gunicorn runs."""
+    return create_app(Config.from_env(os.environ))

@@ -1,0 +1,93 @@
+"""Casserver configuration: one frozen dataclass, read from the environment in one place.
+
+This module imports nothing from prometheus_client: the gunicorn master reads it
+before it has chosen where multiprocess metrics live (see ``lifecycle``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+GIB: Final = 1 << 30
+
+# Environment variable for each field; __main__ writes flags into the same names.
+ENV: Final = {
+    "host": "CAS_SERVER_HOST",
+    "port": "CAS_SERVER_PORT",
+    "storage_dir": "CAS_STORAGE_DIR",
+    "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
+    "min_free_bytes": "CAS_MIN_FREE_BYTES",
+    "workers": "CAS_WORKERS",
+    "threads": "CAS_THREADS",
+    "access_log": "CAS_ACCESS_LOG",
+    "log_level": "LOG_LEVEL",
+    "metrics_dir": "PROMETHEUS_MULTIPROC_DIR",
+}
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
+_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+class ConfigError(ValueError):
+    """ConfigError is raised for an environment value that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Config holds every casserver setting; defaults suit one process on a laptop."""
+
+    host: str = "0.0.0.0"
+    port: int = 5000
+    storage_dir: Path = Path("./cas-data")
+    max_blob_bytes: int = GIB
+    # Uploads are refused with 507 when they would leave less than this free on the volume.
+    min_free_bytes: int = 0
+    workers: int = 2
+    threads: int = 8
+    access_log: bool = False
+    log_level: str = "INFO"
+    # Set by the gunicorn master so every worker's metrics land in one place.
+    metrics_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"{ENV['port']} must be 1-65535, got {self.port}")
+        for name in ("max_blob_bytes", "workers", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{ENV[name]} must be at least 1, got {getattr(self, name)}")
+        if self.min_free_bytes < 0:
+            raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
+        if self.log_level not in _LEVELS:
+            raise ConfigError(f"{ENV['log_level']} must be one of {sorted(_LEVELS)}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """From_env builds a Config from environment variables, defaulting what is unset."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(ENV[field.name])
+            if raw is None or (raw == "" and field.name != "access_log"):
+                continue
+            values[field.name] = _convert(field.name, raw.strip())
+        return cls(**values)
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in ("storage_dir", "metrics_dir"):
+        return Path(raw)
+    if name == "log_level":
+        return raw.upper()
+    if name == "access_log":
+        if raw.lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"{ENV[name]} must be a boolean (1/0, true/false), got {raw!r}")
+        return raw.lower() in _TRUE
+    if name in ("port", "max_blob_bytes", "min_free_bytes", "workers", "threads"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV[name]} must be an integer, got {raw!r}") from None
+    return raw

@@ -1,0 +1,83 @@
+"""Ingest: an upload body becomes a verified, durable blob, or nothing at all."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from cascommon.digest import SHA1, SHA256, Digest
+from casserver.metrics import Metrics
+from casserver.storage import BlobStore
+from casserver.upload import Body, DigestMismatch, UploadError, receive
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Stored is the outcome of an upload: the blob's name, size and whether the name is new."""
+
+    digest: str
+    size: int
+    created: bool
+
+
+class Ingest:
+    """Ingest streams, verifies and commits uploads into a BlobStore, counting them."""
+
+    def __init__(self, store: BlobStore, metrics: Metrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    def put(self, body: Body, digest: Digest) -> Stored:
+        """Put stores body under digest; a blob already there is drained, not rewritten."""
+        size = self._store.size(digest)
+        if size is not None:
+            self._metrics.received_bytes.inc(body.drain())
+            log.info("blob already stored", extra={"digest": digest.hex, "size": size})
+            return Stored(digest.hex, size, False)
+        return self._store_new(body, digest)
+
+    def post(self, body: Body) -> Stored:
+        """Post stores body under the SHA-256 the server computes."""
+        return self._store_new(body, None)
+
+    def _store_new(self, body: Body, expected: Digest | None) -> Stored:
+        started = time.perf_counter()
+        self._store.reserve(body.expected_bytes)
+        algorithms = {SHA256} | ({expected.algorithm} if expected else set())
+        temp = self._store.create_temp()
+        try:
+            with temp:
+                try:
+                    received = receive(body, temp, algorithms)
+                finally:
+                    self._metrics.received_bytes.inc(temp.size)
+                sha256 = received.hexdigests[SHA256]
+                if expected is not None and received.hexdigests[expected.algorithm] != expected.hex:
+                    raise DigestMismatch(
+                        f"body hashes to {expected.algorithm} "
+                        f"{received.hexdigests[expected.algorithm]}, not {expected.hex}"
+                    )
+                aliases = [expected] if expected is not None and expected.algorithm == SHA1 else []
+                new_names = self._store.commit(temp, sha256, aliases)
+        except UploadError as exc:
+            self._metrics.upload_failures.labels(exc.reason).inc()
+            raise
+        created = (expected.algorithm if expected else SHA256) in new_names
+        if SHA256 in new_names:  # a new SHA-1 name for a stored blob adds no bytes
+            self._metrics.blobs_stored.inc()
+            self._metrics.storage.add(1, received.size)
+        name = expected.hex if expected else sha256
+        log.info(
+            "blob stored" if created else "blob already stored",
+            extra={
+                "digest": name,
+                "sha256": sha256,
+                "size": received.size,
+                "new": created,
+                "duration_s": round(time.perf_counter() - started, 6),
+            },
+        )
+        return Stored(name, received.size, created)

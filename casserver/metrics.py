@@ -1,0 +1,107 @@
+"""Casserver's Prometheus metrics, coherent across gunicorn workers.
+
+Under gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR
+(prometheus_client's multiprocess mode, chosen when prometheus_client is first
+imported, which is why the master sets that directory before importing this module),
+and /metrics in any worker sums them all. The storage gauges use mode ``sum`` and
+only ever grow (blobs are never deleted): the master adds what was on disk at start,
+each worker adds what it commits, and a dead worker's share is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from cascommon.httpmetrics import RequestMetrics
+from casserver.storage import BlobStore
+
+NAMESPACE = "cas"
+
+
+class StorageGauges:
+    """StorageGauges counts blobs and bytes on the volume (SHA-1 links not counted twice)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.blobs = Gauge(
+            "storage_blobs",
+            "Blobs stored on the volume.",
+            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="sum",
+        )
+        self.bytes = Gauge(
+            "storage_bytes",
+            "Bytes of blobs stored on the volume.",
+            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="sum",
+        )
+
+    def add(self, blobs: int, nbytes: int) -> None:
+        """Add records blobs and bytes that are now on the volume."""
+        self.blobs.inc(blobs)
+        self.bytes.inc(nbytes)
+
+
+class Metrics:
+    """Metrics holds every casserver metric, registered on one explicit registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.http = RequestMetrics(registry, NAMESPACE)
+        self.storage = StorageGauges(registry)
+        self.received_bytes = Counter(
+            "received_bytes",
+            "Upload body bytes read from clients.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.sent_bytes = Counter(
+            "sent_bytes",
+            "Blob bytes answered to GET requests.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.blobs_stored = Counter(
+            "blobs_stored",
+            "Uploads that stored a new blob or a new name for one.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.upload_failures = Counter(
+            "upload_verification_failures",
+            "Uploads refused because their bytes did not check out, by reason.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+
+
+class FreeSpaceCollector(Collector):
+    """FreeSpaceCollector reports the volume's free bytes at scrape time."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_storage_free_bytes",
+            "Bytes still free on the storage volume for unprivileged writers.",
+            value=self._store.free_bytes(),
+        )
+
+
+def exposition_registry(
+    registry: CollectorRegistry, store: BlobStore, metrics_dir: Path | None
+) -> CollectorRegistry:
+    """Exposition_registry is what /metrics renders: every worker's samples, or just ours."""
+    if metrics_dir is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    registry.register(FreeSpaceCollector(store))
+    return registry

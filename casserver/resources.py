@@ -1,0 +1,113 @@
+"""Falcon resources for /cas/{digest} and /cas: thin on_* methods over Ingest and BlobStore."""
+
+from __future__ import annotations
+
+import falcon
+
+from cascommon.digest import Digest, parse_digest
+from casserver.ingest import Ingest, Stored
+from casserver.metrics import Metrics
+from casserver.ranges import RangeNotSatisfiable, if_range_allows, parse_range
+from casserver.storage import BlobStore
+from casserver.upload import open_body
+
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+OCTET_STREAM = "application/octet-stream"
+
+
+class BlobResource:
+    """BlobResource serves GET, HEAD and PUT of one blob named by its digest."""
+
+    def __init__(
+        self, store: BlobStore, ingest: Ingest, metrics: Metrics, max_blob_bytes: int
+    ) -> None:
+        self._store = store
+        self._ingest = ingest
+        self._metrics = metrics
+        self._max_blob_bytes = max_blob_bytes
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        d = _parse(req, digest)
+        blob = self._store.open(d)
+        if blob is None:
+            raise _not_found(d)
+        etag = _validators(resp, d)
+        if _none_match(req.get_header("If-None-Match"), etag):
+            blob.close()
+            resp.status = falcon.HTTP_304
+            return
+        length = blob.size
+        try:
+            if if_range_allows(req.get_header("If-Range"), etag):
+                byte_range = parse_range(req.get_header("Range"), blob.size)
+                if byte_range is not None:
+                    blob.window(byte_range.start, byte_range.length)
+                    length = byte_range.length
+                    resp.status = falcon.HTTP_206
+                    resp.set_header("Content-Range", byte_range.content_range)
+        except RangeNotSatisfiable:
+            blob.close()
+            raise
+        resp.content_type = OCTET_STREAM
+        resp.set_stream(blob, length)
+        self._metrics.sent_bytes.inc(length)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        d = _parse(req, digest)
+        size = self._store.size(d)
+        if size is None:
+            raise _not_found(d)
+        etag = _validators(resp, d)
+        if _none_match(req.get_header("If-None-Match"), etag):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = OCTET_STREAM
+        resp.content_length = size
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        d = _parse(req, digest)
+        stored = self._ingest.put(open_body(req, self._max_blob_bytes), d)
+        _answer(resp, stored)
+
+
+class BlobCollection:
+    """BlobCollection serves POST /cas: the server names the blob by its SHA-256."""
+
+    def __init__(self, ingest: Ingest, max_blob_bytes: int) -> None:
+        self._ingest = ingest
+        self._max_blob_bytes = max_blob_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.log_extra = {}
+        stored = self._ingest.post(open_body(req, self._max_blob_bytes))
+        _answer(resp, stored)
+        resp.location = f"/cas/{stored.digest}"
+
+
+def _parse(req: falcon.Request, digest: str) -> Digest:
+    req.context.log_extra = {"digest": digest[:80]}
+    return parse_digest(digest)
+
+
+def _not_found(d: Digest) -> falcon.HTTPNotFound:
+    return falcon.HTTPNotFound(title="Blob not found", description=f"no blob {d.algorithm}:{d.hex}")
+
+
+def _validators(resp: falcon.Response, d: Digest) -> str:
+    etag = f'"{d.hex}"'
+    resp.set_header("ETag", etag)
+    resp.set_header("Cache-Control", CACHE_CONTROL)
+    resp.set_header("Accept-Ranges", "bytes")
+    return etag
+
+
+def _none_match(header: str | None, etag: str) -> bool:
+    # If-None-Match compares weakly: W/"x" matches "x"; "*" matches any stored blob.
+    if header is None:
+        return False
+    return any(t.strip() == "*" or t.strip().removeprefix("W/") == etag for t in header.split(","))
+
+
+def _answer(resp: falcon.Response, stored: Stored) -> None:
+    resp.status = falcon.HTTP_201 if stored.created else falcon.HTTP_200
+    resp.media = {"digest": stored.digest, "size": stored.size}

@@ -1,0 +1,148 @@
+"""BlobStore: durable blobs on one volume, named only by their digests.
+
+Layout under the root::
+
+    tmp/                      uploads in progress (same volume, so links are atomic)
+    sha256/ab/abcdef...       every blob, by its SHA-256
+    sha1/12/1234ab...         hard links for blobs uploaded by their SHA-1
+
+A blob appears under its name only through ``os.link`` of a complete, fsynced temp
+file, followed by an fsync of the directory, so a crash leaves either the whole blob
+or nothing. ``link`` never replaces, so a stored blob is never rewritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from cascommon.digest import SHA1, SHA256, Digest
+from casserver.blobfile import BlobFile, TempBlob, fsync_dir, no_space
+
+log = logging.getLogger(__name__)
+
+TMP_DIR: Final = "tmp"
+
+
+class StorageFull(OSError):
+    """StorageFull is raised when the volume has no room for an upload."""
+
+
+class BlobStore:
+    """BlobStore stores, finds and opens blobs under root."""
+
+    def __init__(self, root: Path, *, min_free_bytes: int = 0) -> None:
+        self.root = root
+        self.tmp_dir = root / TMP_DIR
+        self.min_free_bytes = min_free_bytes
+        for d in (self.tmp_dir, root / SHA256, root / SHA1):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: Digest) -> Path:
+        """Path is where digest's blob lives; only validated hex ever reaches it."""
+        return self.root / digest.algorithm / digest.hex[:2] / digest.hex
+
+    def size(self, digest: Digest) -> int | None:
+        """Size returns the stored blob's size in bytes, or None when it is absent."""
+        try:
+            return os.stat(self.path(digest)).st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, digest: Digest) -> BlobFile | None:
+        """Open returns the blob ready to read, or None when it is absent."""
+        try:
+            fd = os.open(self.path(digest), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        return BlobFile(fd)
+
+    def free_bytes(self) -> int:
+        """Free_bytes is the space an unprivileged writer may still use on the volume."""
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize
+
+    def reserve(self, incoming_bytes: int) -> None:
+        """Reserve raises StorageFull unless incoming_bytes fit above the free-space floor."""
+        if self.free_bytes() - incoming_bytes < self.min_free_bytes:
+            raise StorageFull(errno.ENOSPC, "not enough free space on the storage volume")
+
+    def create_temp(self) -> TempBlob:
+        """Create_temp opens a new temp file for an upload on the storage volume."""
+        try:
+            fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
+        except OSError as exc:
+            raise _translate(exc) from exc
+        return TempBlob(fd, Path(name))
+
+    def commit(
+        self, temp: TempBlob, sha256_hex: str, aliases: Iterable[Digest] = ()
+    ) -> frozenset[str]:
+        """Commit links a verified temp file in under its SHA-256 and aliases, then removes it.
+
+        It returns the algorithms whose names are new. The temp file is gone afterwards
+        whatever happens.
+        """
+        try:
+            temp.sync()
+            self.reserve(0)
+            return frozenset(
+                digest.algorithm
+                for digest in (Digest(SHA256, sha256_hex), *aliases)
+                if self._link(temp.path, self.path(digest))
+            )
+        except OSError as exc:
+            raise _translate(exc) from exc
+        finally:
+            temp.abort()
+
+    def _link(self, source: Path, target: Path) -> bool:
+        if not target.parent.is_dir():
+            target.parent.mkdir(exist_ok=True)
+            fsync_dir(target.parent.parent)
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            return False  # stored before, or by a concurrent upload of the same bytes
+        fsync_dir(target.parent)
+        return True
+
+    def sweep(self) -> int:
+        """Sweep removes temp files left by a crash; call it only before workers start."""
+        removed = 0
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except OSError as exc:
+                log.warning(
+                    "cannot remove temp file", extra={"path": entry.path, "error": str(exc)}
+                )
+        return removed
+
+    def usage(self) -> tuple[int, int]:
+        """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs)."""
+        blobs = total = 0
+        for fanout in os.scandir(self.root / SHA256):
+            if fanout.is_dir():
+                for entry in os.scandir(fanout.path):
+                    blobs += 1
+                    total += entry.stat().st_size
+        return blobs, total
+
+    def check_writable(self) -> str | None:
+        """Check_writable returns None if a file can be created on the volume, else why not."""
+        try:
+            with tempfile.TemporaryFile(prefix="ready-", dir=self.tmp_dir):
+                return None
+        except OSError as exc:
+            return f"storage {self.root} is not writable: {exc.strerror or exc}"
+
+
+def _translate(exc: OSError) -> OSError:
+    return StorageFull(exc.errno, "storage volume is full") if no_space(exc) else exc
