@@ -1,0 +1,121 @@
+"""Command line: `cacheserver [flags]` runs one ring member under granian (or gunicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from cacheserver.config import SERVERS, Config, ConfigError
+from cascommon import logs
+
+
+def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
+    """Parse_args overrides the environment's config with command-line flags."""
+    p = argparse.ArgumentParser(prog="cacheserver", description=__doc__)
+    p.add_argument("--host", help=f"listen address (CACHE_HOST, {base.host})")
+    p.add_argument("--port", type=int, help=f"listen port (LISTEN_PORT, {base.port})")
+    p.add_argument("--origin", dest="origin_url", help="casserver base URL (CAS_SERVER_URL)")
+    p.add_argument("--peers", help="comma-separated member base URLs (CACHE_PEERS)")
+    p.add_argument("--self", dest="self_url", help="this member's base URL (CACHE_SELF)")
+    p.add_argument("--peers-dns", help="name:port of a headless Service (CACHE_PEERS_DNS)")
+    p.add_argument(
+        "--cache-bytes", type=int, help=f"cache budget (CACHE_BYTES, {base.cache_bytes})"
+    )
+    p.add_argument("--max-item-bytes", type=int, help="largest cached value (CACHE_MAX_ITEM_BYTES)")
+    p.add_argument("--threads", type=int, help=f"request threads (CACHE_THREADS, {base.threads})")
+    p.add_argument("--peer-timeout-s", type=float, help="CACHE_PEER_TIMEOUT_S")
+    p.add_argument("--origin-timeout-s", type=float, help="CACHE_ORIGIN_TIMEOUT_S")
+    p.add_argument("--log-level", type=str.upper, help=f"LOG_LEVEL, {base.log_level}")
+    p.add_argument("--server", choices=SERVERS, help=f"WSGI server (CACHE_SERVER, {base.server})")
+    args = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
+    if "peers" in args:
+        args["peers"] = tuple(u.strip() for u in args["peers"].split(",") if u.strip())
+    return dataclasses.replace(base, **args)
+
+
+def load_app(config: Config) -> Callable[..., Any]:
+    """Load_app builds the app in the serving process (granian's worker, gunicorn's worker)."""
+    from cacheserver.app import create_app
+
+    logs.configure(config.log_level)
+    return create_app(config)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """Log_config is the JSON logging dict, with the servers' own loggers routed into it."""
+    config = logs.dict_config(level)
+    quiet = {"handlers": ["stdout"], "level": level, "propagate": False}
+    config["loggers"] = {
+        "_granian": quiet,
+        "granian.access": quiet,
+        "gunicorn.error": quiet,
+        "gunicorn.access": quiet,
+    }
+    return config
+
+
+def serve_granian(config: Config) -> None:
+    """Serve_granian runs one granian WSGI worker with config.threads blocking threads."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    server = Granian(
+        "cacheserver.app:get_app",
+        address=config.host,
+        port=config.port,
+        interface=Interfaces.WSGI,
+        workers=1,
+        blocking_threads=config.threads,
+        websockets=False,
+        log_dictconfig=log_config(config.log_level),
+        log_level=LogLevels(config.log_level.lower()),
+    )
+    server.serve(target_loader=partial(load_app, config), wrap_loader=False)
+
+
+def serve_gunicorn(config: Config) -> None:
+    """Serve_gunicorn runs one gunicorn gthread worker: a ring member is one process."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {
+                "bind": f"{config.host}:{config.port}",
+                "workers": 1,
+                "worker_class": "gthread",
+                "threads": config.threads,
+                "keepalive": 30,
+                "logconfig_dict": log_config(config.log_level),
+                "accesslog": None,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Callable[..., Any]:
+            return load_app(config)
+
+    _Gunicorn().run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Main parses the environment and flags and serves until stopped."""
+    try:
+        config = parse_args(argv, Config.from_env(os.environ))
+    except (ConfigError, TypeError, ValueError) as ex:
+        print(f"cacheserver: {ex}", file=sys.stderr)
+        return 2
+    if config.server == "gunicorn":
+        serve_gunicorn(config)
+    else:
+        serve_granian(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The cacheserver WSGI app: Falcon resources behind a thin path for cache hits."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import falcon
+from prometheus_client import CollectorRegistry
+
+from cacheserver.config import Config, dns_target
+from cacheserver.errors import CorruptBlob, LoadError, NotFound, UpstreamTimeout
+from cacheserver.group import Group
+from cacheserver.hitpath import HitPath
+from cacheserver.membership import DnsMembers
+from cacheserver.metrics import Metrics
+from cacheserver.origin import Origin
+from cacheserver.peers import Peer, PeerPicker
+from cacheserver.responses import (
+    OCTET_STREAM,
+    RangeNotSatisfiable,
+    blob_headers,
+    etag,
+    none_match,
+    parse_range,
+)
+from cascommon import health, logs, problem
+from cascommon.digest import Digest, InvalidDigest, parse_digest
+
+App = falcon.App[falcon.Request, falcon.Response]
+
+
+def _digest(text: str) -> Digest:
+    try:
+        return parse_digest(text)
+    except InvalidDigest as ex:
+        raise falcon.HTTPBadRequest(title="Invalid digest", description=str(ex)) from None
+
+
+class BlobResource:
+    """BlobResource answers GET/HEAD /cas/{digest} from the group, with origin headers."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        d = _digest(digest)
+        value, source = self._group.get(d)
+        resp.set_headers(blob_headers(d.hex, len(value), source))
+        if none_match(req.get_header("If-None-Match"), d.hex):
+            resp.status = falcon.HTTP_304
+            resp.delete_header("Content-Length")
+            return
+        header = req.get_header("Range")
+        if_range = req.get_header("If-Range")
+        if header and (if_range is None or if_range.strip() == etag(d.hex)):
+            try:
+                rng = parse_range(header, len(value))
+            except RangeNotSatisfiable as ex:
+                resp.delete_header("Content-Length")
+                raise falcon.HTTPRangeNotSatisfiable(ex.size) from None
+            if rng is not None:
+                resp.status = falcon.HTTP_206
+                resp.set_header("Content-Range", rng.content_range)
+                value = value[rng.start : rng.end]
+        resp.set_header("Content-Length", str(len(value)))
+        resp.data = value
+
+    on_head = on_get
+
+
+class PeerResource:
+    """PeerResource is the peer protocol: raw bytes from this member's cache or origin."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        resp.data = self._group.get_for_peer(_digest(digest))
+        resp.content_type = OCTET_STREAM
+
+
+class StatsResource:
+    """StatsResource answers /stats with groupcache's counters and the ring's members."""
+
+    def __init__(self, group: Group) -> None:
+        self._group = group
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {**self._group.stats(), "members": list(self._group.picker.members())}
+
+
+def _load_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+    if isinstance(ex, NotFound):
+        raise falcon.HTTPNotFound(description="no blob with this digest")
+    if isinstance(ex, UpstreamTimeout):
+        raise falcon.HTTPGatewayTimeout(description="the origin did not answer in time")
+    if isinstance(ex, CorruptBlob):
+        raise falcon.HTTPBadGateway(description="the origin sent bytes that do not match")
+    raise falcon.HTTPBadGateway(description="the origin is unavailable")
+
+
+def build_group(config: Config) -> Group:
+    """Build_group wires the ring, the peers and the origin from config."""
+    fills = max(4, config.threads)
+
+    def new_peer(url: str) -> Peer:
+        return Peer(url, config.peer_timeout_s, config.peer_max_backoff_s, fills)
+
+    picker = PeerPicker(config.member_url, config.peers, new_peer)
+    return Group(
+        picker=picker,
+        origin=Origin(config.origin_url, config.origin_timeout_s, fills),
+        cache_bytes=config.cache_bytes,
+        max_item_bytes=config.item_limit_bytes,
+        negative_ttl_s=config.negative_ttl_s,
+        fill_timeout_s=config.fill_timeout_s,
+        max_fills=fills,
+    )
+
+
+def create_app(
+    config: Config,
+    *,
+    group: Group | None = None,
+    registry: CollectorRegistry | None = None,
+) -> HitPath:
+    """Create_app builds the WSGI app; every dependency can be passed in."""
+    group = group or build_group(config)
+    registry = registry or CollectorRegistry()
+    Metrics(registry, group.stats, group.in_flight)
+    if config.peers_dns:
+        name, port = dns_target(config)
+        DnsMembers(group.picker, name, port, config.dns_refresh_s).start()
+    app: App = falcon.App(media_type=falcon.MEDIA_JSON)
+    problem.install(app)
+    app.add_error_handler(LoadError, _load_error)
+    app.add_route("/cas/{digest}", BlobResource(group))
+    app.add_route("/_groupcache/cas/{digest}", PeerResource(group))
+    app.add_route("/stats", StatsResource(group))
+    health.add_routes(app, registry, ready=lambda: None)
+    return HitPath(app, group.cached)
+
+
+def get_app() -> HitPath:
+    """Get_app reads the environment; it is what granian and gunicorn run."""
+    config = Config.from_env(os.environ)
+    logs.configure(config.log_level)
+    return create_app(config)

@@ -1,0 +1,140 @@
+"""Cacheserver configuration: one frozen dataclass, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+MIB: Final = 1 << 20
+SERVERS: Final = ("granian", "gunicorn")
+_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+
+
+class ConfigError(ValueError):
+    """ConfigError is raised for a setting that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Config holds every cacheserver setting; defaults suit one member on a laptop."""
+
+    host: str = "0.0.0.0"
+    port: int = 18001
+    origin_url: str = "http://127.0.0.1:5000"
+    # Base URLs of every member (self included); empty means a ring of one.
+    peers: tuple[str, ...] = ()
+    # This member's base URL as the others know it; None: http://POD_IP-or-127.0.0.1:port.
+    self_url: str | None = None
+    # "name:port" of a headless Service whose A records are the members.
+    peers_dns: str | None = None
+    pod_ip: str | None = None
+    dns_refresh_s: float = 10.0
+    cache_bytes: int = 64 * MIB
+    # None: cache_bytes // 16, so one blob never takes more than a sixteenth.
+    max_item_bytes: int | None = None
+    threads: int = 8
+    peer_timeout_s: float = 2.0
+    origin_timeout_s: float = 5.0
+    peer_max_backoff_s: float = 5.0
+    negative_ttl_s: float = 5.0
+    log_level: str = "INFO"
+    server: str = "granian"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"LISTEN_PORT must be 1-65535, got {self.port}")
+        for url in (self.origin_url, *self.peers, *filter(None, [self.self_url])):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"not an http(s) base URL: {url!r}")
+        if self.cache_bytes < 0 or (self.max_item_bytes or 0) < 0:
+            raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
+        if self.threads < 1:
+            raise ConfigError(f"CACHE_THREADS must be at least 1, got {self.threads}")
+        for name in ("peer_timeout_s", "origin_timeout_s", "negative_ttl_s", "dns_refresh_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
+            raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {self.peers_dns!r}")
+        if self.log_level not in _LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {sorted(_LEVELS)}")
+        if self.server not in SERVERS:
+            raise ConfigError(f"server must be one of {SERVERS}")
+
+    @property
+    def item_limit_bytes(self) -> int:
+        """Item_limit_bytes is the largest value the caches take."""
+        return self.cache_bytes // 16 if self.max_item_bytes is None else self.max_item_bytes
+
+    @property
+    def member_url(self) -> str:
+        """Member_url is this member's base URL on the ring."""
+        if self.self_url:
+            return self.self_url.rstrip("/")
+        return f"http://{self.pod_ip or '127.0.0.1'}:{self.port}"
+
+    @property
+    def fill_timeout_s(self) -> float:
+        """Fill_timeout_s bounds a wait for a fill: a peer try, then the origin, plus connects."""
+        return self.peer_timeout_s + self.origin_timeout_s + 3.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
+        """From_env builds a Config from environment variables, defaulting what is unset."""
+        values: dict[str, Any] = {}
+        for name, (field, convert) in ENV.items():
+            raw = environ.get(name, "").strip()
+            if raw:
+                try:
+                    values[field] = convert(raw)
+                except ValueError:
+                    raise ConfigError(f"{name}: cannot use {raw!r}") from None
+        addr = environ.get("CAS_SERVER_ADDR", "").strip()
+        if addr and "origin_url" not in values:
+            values["origin_url"] = f"http://{addr}"
+        return cls(**values)
+
+
+def _url_list(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+# Environment variable -> (field, conversion); CAS_SERVER_ADDR is the Go original's host:port
+# form of CAS_SERVER_URL, which wins when both are set.
+ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
+    "CACHE_HOST": ("host", str),
+    "LISTEN_PORT": ("port", int),
+    "CAS_SERVER_URL": ("origin_url", str),
+    "CACHE_PEERS": ("peers", _url_list),
+    "CACHE_SELF": ("self_url", str),
+    "CACHE_PEERS_DNS": ("peers_dns", str),
+    "POD_IP": ("pod_ip", str),
+    "CACHE_PEERS_DNS_REFRESH_S": ("dns_refresh_s", float),
+    "CACHE_BYTES": ("cache_bytes", int),
+    "CACHE_MAX_ITEM_BYTES": ("max_item_bytes", int),
+    "CACHE_THREADS": ("threads", int),
+    "CACHE_PEER_TIMEOUT_S": ("peer_timeout_s", float),
+    "CACHE_ORIGIN_TIMEOUT_S": ("origin_timeout_s", float),
+    "CACHE_PEER_BACKOFF_S": ("peer_max_backoff_s", float),
+    "CACHE_NEGATIVE_TTL_S": ("negative_ttl_s", float),
+    "LOG_LEVEL": ("log_level", str.upper),
+    "CACHE_SERVER": ("server", str),
+}
+
+
+def _split_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return (host, int(port)) if host else ("", 0)
+    except ValueError:
+        return "", 0
+
+
+def dns_target(config: Config) -> tuple[str, int]:
+    """Dns_target splits CACHE_PEERS_DNS into the name to resolve and the members' port."""
+    if config.peers_dns is None:
+        raise ConfigError("CACHE_PEERS_DNS is not set")
+    return _split_host_port(config.peers_dns)

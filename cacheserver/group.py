@@ -1,0 +1,205 @@
+"""Group composes the caches, the ring, singleflight and the loaders into one get()."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict
+from typing import Any, Final
+
+from cachetools import TTLCache
+
+from cacheserver.errors import CorruptBlob, NotFound, Unavailable
+from cacheserver.lru import ByteLRU
+from cacheserver.origin import Origin
+from cacheserver.peers import Peer, PeerPicker
+from cacheserver.singleflight import Flight
+from cacheserver.stats import Stats
+from cascommon.digest import Digest
+
+log = logging.getLogger(__name__)
+
+# Where a value came from, as sent in X-Cache.
+HIT: Final = "hit"
+PEER: Final = "peer"
+MISS: Final = "miss"
+
+HOT_FRACTION: Final = 8  # the hot cache gets 1/8 of the bytes, as in groupcache
+NEGATIVE_ITEMS: Final = 4096
+
+
+class Group:
+    """Group answers gets from memory, from the key's owner or from the origin.
+
+    The main cache holds keys this member owns; the hot cache holds keys owned by
+    others, so a popular key does not cost a peer round trip on every get.
+    """
+
+    def __init__(
+        self,
+        *,
+        picker: PeerPicker,
+        origin: Origin,
+        cache_bytes: int,
+        max_item_bytes: int,
+        negative_ttl_s: float,
+        fill_timeout_s: float,
+        max_fills: int = 16,
+    ) -> None:
+        hot_bytes = cache_bytes // HOT_FRACTION
+        self.main = ByteLRU(cache_bytes - hot_bytes, max_item_bytes)
+        self.hot = ByteLRU(hot_bytes, max_item_bytes)
+        self.picker = picker
+        self.origin = origin
+        self.counters = Stats()
+        self.fill_timeout_s = fill_timeout_s
+        self._flight: Flight[tuple[str, bool], tuple[bytes, str]] = Flight(max_fills)
+        self._negative: TTLCache[str, bool] = TTLCache(
+            NEGATIVE_ITEMS, ttl=negative_ttl_s, timer=time.monotonic
+        )
+        self._negative_lock = threading.Lock()
+
+    def cached(self, key: str) -> bytes | None:
+        """Cached returns a cached value and counts the hit, or returns None and counts nothing.
+
+        This is the whole hot path; a miss is counted by the get that follows it.
+        """
+        value = self.main.get(key)
+        if value is None:
+            value = self.hot.get(key)
+            if value is None:
+                return None
+        self.counters.hit()
+        return value
+
+    def lookup(self, key: str) -> bytes | None:
+        """Lookup returns a cached value or None, counting the get either way."""
+        value = self.cached(key)
+        if value is None:
+            self.counters.add("Gets")
+        return value
+
+    def get(self, digest: Digest) -> tuple[bytes, str]:
+        """Get returns the blob and where it came from (HIT, PEER or MISS)."""
+        value = self.lookup(digest.hex)
+        if value is not None:
+            return value, HIT
+        return self._load(digest, forward=True)
+
+    def get_for_peer(self, digest: Digest) -> bytes:
+        """Get_for_peer answers the peer endpoint: own cache or own origin load, never forwarded."""
+        self.counters.add("ServerRequests")
+        value = self.lookup(digest.hex)
+        if value is not None:
+            return value
+        return self._load(digest, forward=False)[0]
+
+    def _load(self, digest: Digest, *, forward: bool) -> tuple[bytes, str]:
+        self.counters.add("Loads")
+        with self._negative_lock:
+            missing = self._negative.get(digest.hex, False)
+        if missing:
+            self.counters.add("NegativeHits")
+            raise NotFound(f"{digest.hex} not found (cached)")
+        result, _shared = self._flight.do(
+            (digest.hex, forward), lambda: self._fill(digest, forward=forward), self.fill_timeout_s
+        )
+        return result
+
+    def _fill(self, digest: Digest, *, forward: bool) -> tuple[bytes, str]:
+        # Singleflight merges only overlapping loads: one that finished just before
+        # this fill started has already cached the value.
+        key = digest.hex
+        value = self.main.get(key)
+        if value is None:
+            value = self.hot.get(key)
+        if value is not None:
+            return value, HIT
+        self.counters.add("LoadsDeduped")
+        started = time.perf_counter()
+        peer = self.picker.owner(key)
+        try:
+            if peer is not None and forward and peer.available():
+                value = self._from_peer(peer, digest)
+                if value is not None:
+                    self.hot.add(key, value)
+                    self._log_fill(digest, PEER, value, started, peer.base_url)
+                    return value, PEER
+            value = self._from_origin(digest)
+        except NotFound:
+            with self._negative_lock:
+                self._negative[key] = True
+            log.info("blob not found", extra={"digest": key, "forward": forward})
+            raise
+        (self.main if peer is None else self.hot).add(key, value)
+        self._log_fill(digest, MISS, value, started, self.origin.base_url)
+        return value, MISS
+
+    def _from_peer(self, peer: Peer, digest: Digest) -> bytes | None:
+        """_from_peer returns the owner's verified value, or None to fall back to the origin."""
+        try:
+            value = peer.fetch(digest.hex)
+            self._verify(digest, value, peer.base_url)
+        except (Unavailable, CorruptBlob) as ex:
+            self.counters.add("PeerErrors")
+            backoff_s = peer.failed()
+            log.warning(
+                "peer load failed, loading from the origin",
+                extra={"digest": digest.hex, "peer": peer.base_url, "error": str(ex),
+                       "backoff_s": backoff_s},
+            )  # fmt: skip
+            return None
+        peer.succeeded()
+        self.counters.add("PeerLoads")
+        return value
+
+    def _from_origin(self, digest: Digest) -> bytes:
+        try:
+            value = self.origin.fetch(digest.hex)
+            self._verify(digest, value, self.origin.base_url)
+        except (Unavailable, CorruptBlob) as ex:
+            self.counters.add("LocalLoadErrs")
+            log.warning(
+                "origin load failed",
+                extra={"digest": digest.hex, "origin": self.origin.base_url, "error": str(ex)},
+            )
+            raise
+        self.counters.add("LocalLoads")
+        return value
+
+    def _verify(self, digest: Digest, value: bytes, source: str) -> None:
+        if not digest.matches(value):
+            self.counters.add("VerifyErrors")
+            log.error(
+                "blob does not match its digest; not cached",
+                extra={"digest": digest.hex, "source": source, "bytes": len(value)},
+            )
+            raise CorruptBlob(f"{source} sent {len(value)} bytes that do not hash to {digest.hex}")
+
+    @staticmethod
+    def _log_fill(digest: Digest, source: str, value: bytes, started: float, frm: str) -> None:
+        log.info(
+            "cache fill",
+            extra={"digest": digest.hex, "x_cache": source, "from": frm, "bytes": len(value),
+                   "duration_ms": round((time.perf_counter() - started) * 1000, 3)},
+        )  # fmt: skip
+
+    def stats(self) -> dict[str, Any]:
+        """Stats returns groupcache's counters plus each cache's size, items and evictions."""
+        main, hot = self.main.stats(), self.hot.stats()
+        return {
+            **self.counters.snapshot(),
+            "main": asdict(main),
+            "hot": asdict(hot),
+        }
+
+    def in_flight(self) -> int:
+        """In_flight returns how many fills are running."""
+        return self._flight.in_flight()
+
+    def close(self) -> None:
+        """Close stops new fills and drops pooled connections."""
+        self._flight.close()
+        self.picker.close()
+        self.origin.close()

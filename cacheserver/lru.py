@@ -1,0 +1,73 @@
+"""A byte-bounded, thread-safe LRU cache of immutable blobs."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from cachetools import LRUCache
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """CacheStats is a snapshot of one cache, named as groupcache names them."""
+
+    bytes: int
+    items: int
+    evictions: int
+
+
+class _CountingLRU(LRUCache[str, bytes]):
+    """_CountingLRU is an LRUCache sized by len(value) that counts its evictions."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=len)
+        self.evictions = 0
+
+    def popitem(self) -> tuple[str, bytes]:
+        item = super().popitem()
+        self.evictions += 1
+        return item
+
+
+class ByteLRU:
+    """ByteLRU holds at most max_bytes of values, none larger than max_item_bytes.
+
+    Every access takes the lock: an LRU read reorders the cache, so even a get is a write.
+    """
+
+    def __init__(self, max_bytes: int, max_item_bytes: int | None = None) -> None:
+        if max_bytes < 0:
+            raise ValueError("max_bytes must not be negative")
+        self.max_bytes = max_bytes
+        self.max_item_bytes = (
+            max_bytes if max_item_bytes is None else min(max_item_bytes, max_bytes)
+        )
+        self._lru = _CountingLRU(max(max_bytes, 1))
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """Get returns the value for key, or None, and marks it recently used."""
+        with self._lock:
+            return self._lru.get(key)
+
+    def add(self, key: str, value: bytes) -> bool:
+        """Add caches value unless it is over the per-item limit; it reports whether it did.
+
+        A value over the limit is refused before anything is evicted, so one large blob
+        never flushes the cache.
+        """
+        if len(value) > self.max_item_bytes or self.max_bytes == 0:
+            return False
+        with self._lock:
+            self._lru[key] = value
+        return True
+
+    def stats(self) -> CacheStats:
+        """Stats returns the current size and counters."""
+        with self._lock:
+            return CacheStats(
+                bytes=int(self._lru.currsize),
+                items=len(self._lru),
+                evictions=self._lru.evictions,
+            )

@@ -1,0 +1,76 @@
+"""Ring membership from DNS: the A/AAAA records of a Kubernetes headless Service."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+
+from cacheserver.peers import PeerPicker
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(name: str, port: int) -> list[str]:
+    """Resolve returns the sorted addresses name resolves to."""
+    infos = socket.getaddrinfo(name, port, proto=socket.IPPROTO_TCP)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def member_url(address: str, port: int) -> str:
+    """Member_url is the base URL of the member at address."""
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}"
+
+
+class DnsMembers:
+    """DnsMembers re-resolves name every refresh_s seconds and gives the members to picker.
+
+    A failed or empty answer keeps the last members: a DNS hiccup must not shrink the
+    ring to one and send every key to the origin.
+    """
+
+    def __init__(
+        self,
+        picker: PeerPicker,
+        name: str,
+        port: int,
+        refresh_s: float,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.picker = picker
+        self.name, self.port, self.refresh_s = name, port, refresh_s
+        self._resolver = resolver
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Refresh resolves once and reports whether the members changed."""
+        try:
+            addresses = self._resolver(self.name, self.port)
+        except OSError as ex:
+            log.warning("peer DNS lookup failed", extra={"name": self.name, "error": str(ex)})
+            return False
+        if not addresses:
+            return False
+        changed = self.picker.set_members(member_url(a, self.port) for a in addresses)
+        if changed:
+            log.info("ring members changed", extra={"members": list(self.picker.members())})
+        return changed
+
+    def start(self) -> None:
+        """Start resolves now and then keeps resolving on a daemon thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, name="peers-dns", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_s):
+            self.refresh()
+
+    def stop(self) -> None:
+        """Stop ends the refresh thread."""
+        self._stop.set()

@@ -1,0 +1,119 @@
+"""The seam between "who owns this key" (the ring) and "how to reach it" (HTTP).
+
+A peer that fails is skipped for a backoff period that doubles with each failure in
+a row, so a dead member costs one fast connection error, not one per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from cacheserver.ring import Ring
+from cacheserver.upstream import Upstream
+
+PEER_PATH: Final = "/_groupcache/cas/"
+MIN_BACKOFF_S: Final = 0.25
+
+
+def normalize_url(url: str) -> str:
+    """Normalize_url strips the trailing slash so one member has one spelling."""
+    return url.strip().rstrip("/")
+
+
+class Peer:
+    """Peer is another ring member, reached over its peer endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        max_backoff_s: float,
+        max_connections: int = 16,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._upstream = Upstream(base_url, timeout_s, max_connections)
+        self.base_url = self._upstream.base_url
+        self.max_backoff_s = max_backoff_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._retry_at = 0.0
+
+    def fetch(self, digest: str) -> bytes:
+        """Fetch asks the peer for a blob; it raises the errors of Upstream.get."""
+        return self._upstream.get(PEER_PATH + digest)
+
+    def available(self) -> bool:
+        """Available reports whether the peer is out of its backoff period."""
+        with self._lock:
+            return self._clock() >= self._retry_at
+
+    def failed(self) -> float:
+        """Failed starts or doubles the backoff period and returns its length."""
+        with self._lock:
+            backoff_s = min(self.max_backoff_s, MIN_BACKOFF_S * float(2**self._failures))
+            self._failures = min(self._failures + 1, 30)
+            self._retry_at = self._clock() + backoff_s
+            return backoff_s
+
+    def succeeded(self) -> None:
+        """Succeeded ends the backoff."""
+        with self._lock:
+            self._failures = 0
+            self._retry_at = 0.0
+
+    def close(self) -> None:
+        """Close drops the pooled connections."""
+        self._upstream.close()
+
+
+PeerFactory = Callable[[str], Peer]
+
+
+class PeerPicker:
+    """PeerPicker knows the members and returns the peer that owns a key.
+
+    Self is always a member: a member missing from its own ring would own nothing
+    and forward every key (the Go original's mistake, mirrored).
+    """
+
+    def __init__(self, self_url: str, members: Iterable[str], new_peer: PeerFactory) -> None:
+        self.self_url = normalize_url(self_url)
+        self._new_peer = new_peer
+        self._lock = threading.Lock()
+        self._peers: dict[str, Peer] = {}
+        self._ring = Ring([self.self_url])
+        self.set_members(members)
+
+    def set_members(self, members: Iterable[str]) -> bool:
+        """Set_members replaces the member list; it reports whether it changed."""
+        urls = {normalize_url(m) for m in members if m.strip()} | {self.self_url}
+        with self._lock:
+            if set(self._ring.members) == urls:
+                return False
+            peers = {u: self._peers.get(u) or self._new_peer(u) for u in urls - {self.self_url}}
+            gone = [p for u, p in self._peers.items() if u not in peers]
+            self._peers, self._ring = peers, Ring(urls)
+        for peer in gone:
+            peer.close()
+        return True
+
+    def members(self) -> tuple[str, ...]:
+        """Members returns the sorted member URLs, self included."""
+        return self._ring.members
+
+    def owner(self, key: str) -> Peer | None:
+        """Owner returns the peer that owns key, or None when this member owns it."""
+        with self._lock:
+            url = self._ring.owner(key)
+            return None if url is None or url == self.self_url else self._peers[url]
+
+    def close(self) -> None:
+        """Close drops every peer's connections."""
+        with self._lock:
+            peers, self._peers = list(self._peers.values()), {}
+        for peer in peers:
+            peer.close()

@@ -1,0 +1,44 @@
+"""Groupcache's counters for one member, updated off the hot path."""
+
+from __future__ import annotations
+
+import threading
+from typing import Final
+
+COUNTERS: Final = (
+    "Gets",  # gets, from clients and from peers
+    "CacheHits",  # gets answered from the main or hot cache
+    "PeerLoads",  # values loaded from the key's owner
+    "PeerErrors",  # failed loads from a peer (error, timeout or bad bytes)
+    "Loads",  # gets that missed the cache: (Gets - CacheHits)
+    "LoadsDeduped",  # fills that ran after singleflight merged concurrent loads
+    "LocalLoads",  # values loaded from the origin
+    "LocalLoadErrs",  # failed loads from the origin (404s are not errors)
+    "ServerRequests",  # requests received on the peer endpoint
+    "VerifyErrors",  # values from the origin or a peer that did not match their digest
+    "NegativeHits",  # gets answered 404 from the short negative cache
+)
+
+
+class Stats:
+    """Stats holds named counters behind one lock: `+=` alone is not atomic across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(COUNTERS, 0)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add increases counter name by n."""
+        with self._lock:
+            self._counts[name] += n
+
+    def hit(self) -> None:
+        """Hit counts a get answered from memory: the hot path's only bookkeeping."""
+        with self._lock:
+            self._counts["Gets"] += 1
+            self._counts["CacheHits"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """Snapshot returns a copy of every counter."""
+        with self._lock:
+            return dict(self._counts)
