@@ -95,7 +95,7 @@ def open_body(req: falcon.Request, max_bytes: int) -> Body:
     if length is not None and length > limit:
         raise BodyTooLarge(f"body of {length} bytes is over the {max_bytes}-byte limit")
     if length is None and not req.env.get("wsgi.input_terminated"):
-        raise LengthRequired("a body needs a Content-Length or chunked encoding")
+        length = 0  # no length, no chunking: HTTP/1.1 says the body is empty
 
     def drain() -> int:
         return sum(len(c) for c in _raw_chunks(req, length))

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from casserver.config import GIB, Config, ConfigError
+
+
+def test_defaults() -> None:
+    c = Config.from_env({})
+    assert (c.host, c.port, c.storage_dir, c.max_blob_bytes) == (
+        "0.0.0.0",
+        5000,
+        Path("./cas-data"),
+        GIB,
+    )
+    assert (c.min_free_bytes, c.access_log, c.log_level, c.metrics_dir) == (0, False, "INFO", None)
+
+
+def test_from_env_reads_every_variable() -> None:
+    c = Config.from_env(
+        {
+            "CAS_SERVER_HOST": "127.0.0.1",
+            "CAS_SERVER_PORT": "6000",
+            "CAS_STORAGE_DIR": "/data",
+            "CAS_MAX_BLOB_BYTES": "1024",
+            "CAS_MIN_FREE_BYTES": "10",
+            "CAS_WORKERS": "3",
+            "CAS_THREADS": "4",
+            "CAS_ACCESS_LOG": "true",
+            "LOG_LEVEL": "debug",
+            "PROMETHEUS_MULTIPROC_DIR": "/tmp/m",
+        }
+    )
+    assert c == Config(
+        host="127.0.0.1",
+        port=6000,
+        storage_dir=Path("/data"),
+        max_blob_bytes=1024,
+        min_free_bytes=10,
+        workers=3,
+        threads=4,
+        access_log=True,
+        log_level="DEBUG",
+        metrics_dir=Path("/tmp/m"),
+    )
+
+
+def test_empty_values_mean_default() -> None:
+    assert Config.from_env({"CAS_SERVER_PORT": "", "PROMETHEUS_MULTIPROC_DIR": ""}) == Config()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CAS_SERVER_PORT", "http"),
+        ("CAS_SERVER_PORT", "0"),
+        ("CAS_SERVER_PORT", "70000"),
+        ("CAS_MAX_BLOB_BYTES", "0"),
+        ("CAS_MIN_FREE_BYTES", "-1"),
+        ("CAS_WORKERS", "0"),
+        ("CAS_ACCESS_LOG", "maybe"),
+        ("LOG_LEVEL", "loud"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: value})

@@ -1,0 +1,114 @@
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from cascommon.digest import parse_digest
+from casserver.blobfile import TempBlob
+from casserver.storage import BlobStore, StorageFull
+
+DATA = b"content-addressed bytes"
+SHA256 = hashlib.sha256(DATA).hexdigest()
+SHA1 = hashlib.sha1(DATA).hexdigest()
+
+
+def names(root: Path) -> set[str]:
+    """Every file under root, as relative paths."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def write_temp(store: BlobStore, data: bytes = DATA) -> TempBlob:
+    temp = store.create_temp()
+    temp.write(data)
+    return temp
+
+
+def test_layout_fans_out_by_digest(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    assert store.path(parse_digest(SHA256)) == tmp_path / "sha256" / SHA256[:2] / SHA256
+    assert store.path(parse_digest(SHA1)) == tmp_path / "sha1" / SHA1[:2] / SHA1
+    assert {p.name for p in tmp_path.iterdir()} == {"tmp", "sha256", "sha1"}
+
+
+def test_commit_links_the_blob_and_removes_the_temp_file(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    temp = write_temp(store)
+    assert names(tmp_path) == {f"tmp/{temp.path.name}"}
+    assert store.commit(temp, SHA256) == {"sha256"}
+    assert names(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+    assert store.size(parse_digest(SHA256)) == len(DATA)
+    blob = store.open(parse_digest(SHA256))
+    assert blob is not None
+    with blob:
+        assert blob.read() == DATA
+
+
+def test_sha1_alias_is_a_hard_link_to_the_same_blob(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    assert store.commit(write_temp(store), SHA256, [parse_digest(SHA1)]) == {"sha256", "sha1"}
+    main, alias = store.path(parse_digest(SHA256)), store.path(parse_digest(SHA1))
+    assert os.stat(main).st_ino == os.stat(alias).st_ino
+    assert store.usage() == (1, len(DATA))  # the link is not a second blob
+
+
+def test_commit_never_rewrites_a_stored_blob(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    store.commit(write_temp(store), SHA256)
+    inode = os.stat(store.path(parse_digest(SHA256))).st_ino
+    assert store.commit(write_temp(store), SHA256) == frozenset()
+    assert os.stat(store.path(parse_digest(SHA256))).st_ino == inode
+    assert names(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+
+
+def test_abort_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    with write_temp(store) as temp:
+        assert temp.size == len(DATA)
+    assert names(tmp_path) == set()
+    temp.abort()  # twice is harmless
+
+
+def test_absent_blobs(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    assert store.size(parse_digest(SHA256)) is None
+    assert store.open(parse_digest(SHA1)) is None
+
+
+def test_reserve_refuses_uploads_below_the_free_space_floor(tmp_path: Path) -> None:
+    BlobStore(tmp_path, min_free_bytes=0).reserve(1)
+    full = BlobStore(tmp_path, min_free_bytes=1 << 62)
+    with pytest.raises(StorageFull):
+        full.reserve(0)
+    temp = write_temp(full)
+    with pytest.raises(StorageFull):
+        full.commit(temp, SHA256)  # checked again once the bytes are on disk
+    assert names(tmp_path) == set()
+
+
+def test_sweep_removes_leftover_temp_files(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    store.commit(write_temp(store), SHA256)
+    leftover = write_temp(store, b"half an upload")
+    assert store.sweep() == 1
+    assert not leftover.path.exists()
+    assert names(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+
+
+def test_window_reads_only_the_range(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    store.commit(write_temp(store), SHA256)
+    blob = store.open(parse_digest(SHA256))
+    assert blob is not None
+    with blob.window(8, 9):
+        assert os.lseek(blob.fileno(), 0, os.SEEK_CUR) == 8  # where sendfile starts
+        assert blob.read(4) + blob.read() + blob.read() == DATA[8:17]
+    with pytest.raises(ValueError):
+        blob.fileno()
+
+
+def test_check_writable(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    assert store.check_writable() is None
+    store.tmp_dir.rmdir()  # e.g. the volume went away; works even for root, unlike chmod
+    assert "not writable" in (store.check_writable() or "")
