@@ -1,0 +1,280 @@
+"""k8s/: what kustomize renders, checked against the Kubernetes schemas and our rules."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from functools import cache
+from typing import Any
+
+import pytest
+
+from tests.unit.deploy.manifests import (
+    CLUSTER_KINDS,
+    ROOT,
+    Obj,
+    build_without_kubectl,
+    containers,
+    index,
+    kubectl_build,
+    kustomize_build,
+    normalized,
+    pod_spec,
+    program_of,
+)
+
+TREES = ("k8s", "k8s/monitoring")
+# The Kubernetes minor version whose schemas the manifests must satisfy.
+KUBERNETES_VERSION = "1.30"
+NAMESPACE = "cas"
+
+EXPECTED = {
+    ("Namespace", "cas"),
+    ("Service", "casserver"),
+    ("Service", "casserver-headless"),
+    ("StatefulSet", "casserver"),
+    ("Service", "cacheserver"),
+    ("Service", "cacheserver-peers"),
+    ("StatefulSet", "cacheserver"),
+    ("Job", "loadclient"),
+    ("Ingress", "cache"),
+    ("Ingress", "origin"),
+}
+MONITORING = {
+    ("ServiceAccount", "prometheus"),
+    ("Role", "prometheus"),
+    ("RoleBinding", "prometheus"),
+    ("ConfigMap", "prometheus-config"),
+    ("Service", "prometheus"),
+    ("Deployment", "prometheus"),
+}
+
+
+@cache
+def _build(tree: str) -> tuple[Obj, ...]:
+    return tuple(kustomize_build(ROOT / tree))
+
+
+def build(tree: str = "k8s") -> list[Obj]:
+    return list(_build(tree))
+
+
+def objs_by_name(tree: str = "k8s") -> dict[tuple[str, str], Obj]:
+    return index(build(tree))
+
+
+def workloads(tree: str) -> list[Obj]:
+    return [o for o in build(tree) if pod_spec(o) is not None]
+
+
+def env_of(container: Obj) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def the_container(kind: str, name: str) -> Obj:
+    (container,) = containers(objs_by_name()[(kind, name)], init=False)
+    return container
+
+
+def test_stack_kinds() -> None:
+    assert set(objs_by_name()) == EXPECTED
+
+
+def test_monitoring_overlay_adds_prometheus() -> None:
+    assert set(objs_by_name("k8s/monitoring")) == EXPECTED | MONITORING
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_everything_is_in_namespace_cas(tree: str) -> None:
+    for obj in build(tree):
+        if obj["kind"] not in CLUSTER_KINDS:
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_objects_match_the_kubernetes_schemas(tree: str) -> None:
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    for obj in build(tree):
+        # strict: an unknown or misspelt field is an error, not silently dropped.
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("tree", TREES)
+def test_fallback_renders_what_kubectl_renders(tree: str) -> None:
+    kubectl = shutil.which("kubectl")
+    assert kubectl is not None
+    assert normalized(build_without_kubectl(ROOT / tree)) == normalized(
+        kubectl_build(kubectl, ROOT / tree)
+    )
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_pods_run_restricted(tree: str) -> None:
+    for obj in workloads(tree):
+        spec = pod_spec(obj)
+        assert spec is not None
+        name = obj["metadata"]["name"]
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert pod["runAsUser"] >= 1000, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in containers(obj, init=True):
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"] == {"drop": ["ALL"]}, name
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_containers_have_resources(tree: str) -> None:
+    for obj in workloads(tree):
+        for container in containers(obj, init=True):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), container["name"]
+            assert "memory" in resources["limits"], container["name"]
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_servers_have_probes_on_their_own_port(tree: str) -> None:
+    for obj in workloads(tree):
+        if obj["kind"] not in ("StatefulSet", "Deployment"):
+            continue
+        for container in containers(obj, init=False):
+            ports = {p["name"] for p in container["ports"]}
+            for probe in ("livenessProbe", "readinessProbe"):
+                assert container[probe]["httpGet"]["port"] in ports, container["name"]
+            if program_of(container.get("command")):
+                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_program_containers_use_the_project_image() -> None:
+    for obj in workloads("k8s"):
+        for container in containers(obj, init=True):
+            assert container["image"] == "cas-harness:local"
+            assert container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_services_select_pods_and_name_their_ports() -> None:
+    objs = build()
+    for svc in (o for o in objs if o["kind"] == "Service"):
+        selector = svc["spec"]["selector"]
+        pods = [
+            o
+            for o in workloads("k8s")
+            if selector.items() <= o["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert pods, f"Service {svc['metadata']['name']} selects no pods"
+        for port in svc["spec"]["ports"]:
+            assert any(
+                port["targetPort"] in {p["name"] for p in c.get("ports", [])}
+                for o in pods
+                for c in containers(o, init=False)
+            )
+
+
+def test_statefulsets_are_governed_by_headless_services() -> None:
+    objs = objs_by_name()
+    for name in ("casserver", "cacheserver"):
+        governing = objs[("StatefulSet", name)]["spec"]["serviceName"]
+        assert objs[("Service", governing)]["spec"]["clusterIP"] == "None"
+
+
+def test_casserver_keeps_blobs_on_a_claimed_volume() -> None:
+    sts = objs_by_name()[("StatefulSet", "casserver")]
+    assert sts["spec"]["replicas"] == 1
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    container = the_container("StatefulSet", "casserver")
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == env_of(container)["CAS_STORAGE_DIR"]
+    # The non-root user can write to the volume.
+    assert sts["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 10001
+
+
+def test_cache_members_discover_each_other_through_the_headless_service() -> None:
+    objs = objs_by_name()
+    env = env_of(the_container("StatefulSet", "cacheserver"))
+    name, _, port = env["CACHE_PEERS_DNS"].partition(":")
+    peers = objs[("Service", name)]
+    assert peers["spec"]["clusterIP"] == "None"
+    assert [p["port"] for p in peers["spec"]["ports"]] == [int(port)]
+    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["CACHE_SELF"] == f"http://$(POD_IP):{port}"
+    assert int(env["LISTEN_PORT"]) == int(port)
+    assert objs[("StatefulSet", "cacheserver")]["spec"]["replicas"] >= 3
+
+
+def test_clients_reach_casserver_through_its_service() -> None:
+    objs = objs_by_name()
+    svc_port = objs[("Service", "casserver")]["spec"]["ports"][0]["port"]
+    for kind, name in (("StatefulSet", "cacheserver"), ("Job", "loadclient")):
+        assert env_of(the_container(kind, name))["CAS_SERVER_ADDR"] == f"casserver:{svc_port}"
+    cache_port = objs[("Service", "cacheserver")]["spec"]["ports"][0]["port"]
+    loadclient = env_of(the_container("Job", "loadclient"))
+    assert loadclient["CACHE_SERVER_ADDR"] == f"cacheserver:{cache_port}"
+
+
+def test_loadclient_job_runs_once() -> None:
+    job = objs_by_name()[("Job", "loadclient")]
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert program_of(the_container("Job", "loadclient")["command"]) == "loadclient"
+
+
+def test_scrape_annotations_name_the_metrics_port() -> None:
+    for obj in workloads("k8s"):
+        annotations = obj["spec"]["template"]["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/scrape") != "true":
+            continue
+        ports = {p["containerPort"] for c in containers(obj, init=False) for p in c["ports"]}
+        assert int(annotations["prometheus.io/port"]) in ports
+        assert annotations["prometheus.io/path"] == "/metrics"
+    scraped = {
+        o["metadata"]["name"]
+        for o in workloads("k8s")
+        if o["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape")
+    }
+    assert scraped == {"casserver", "cacheserver"}
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", size.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[unit]
+
+
+def test_ingress_routes_reads_to_the_cache_and_uploads_to_the_origin() -> None:
+    objs = objs_by_name()
+    routes = {}
+    for name in ("cache", "origin"):
+        ingress = objs[("Ingress", name)]
+        assert ingress["spec"]["ingressClassName"] == "nginx"
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                service = path["backend"]["service"]
+                assert ("Service", service["name"]) in objs
+                routes[path["path"]] = service["name"]
+    assert routes == {"/cas": "cacheserver", "/origin(/cas.*)": "casserver"}
+    for path in routes:
+        assert "_groupcache" not in path and "metrics" not in path
+
+
+def test_origin_ingress_admits_the_largest_blob() -> None:
+    objs = objs_by_name()
+    annotations = objs[("Ingress", "origin")]["metadata"]["annotations"]
+    limit = int(env_of(the_container("StatefulSet", "casserver"))["CAS_MAX_BLOB_BYTES"])
+    assert _bytes(annotations["nginx.ingress.kubernetes.io/proxy-body-size"]) > limit
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "off"
+    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "$1"
+
+
+def test_namespace_enforces_the_restricted_pod_security_standard() -> None:
+    labels = objs_by_name()[("Namespace", "cas")]["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_monitoring_rules_are_the_compose_rules() -> None:
+    shared = ROOT / "monitoring/prometheus/rules/cas-harness.rules.yml"
+    assert (ROOT / "k8s/monitoring/cas-harness.rules.yml").read_text() == shared.read_text()
+    config_map = objs_by_name("k8s/monitoring")[("ConfigMap", "prometheus-config")]
+    assert set(config_map["data"]) == {"prometheus.yml", "cas-harness.rules.yml"}
