@@ -1,0 +1,90 @@
+"""Metrics are coherent across gunicorn workers; every log line is JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from tests.integration.casserver.conftest import wait_for
+from tests.support import ServerProcess
+
+GETS = 30
+
+
+def sample(text: str, line_start: str) -> float:
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(line_start + " ")
+    ]
+    assert len(values) == 1, (line_start, text)
+    return values[0]
+
+
+def worker_pids(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def test_metrics_are_coherent_across_workers(
+    casserver: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    server = casserver(workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    data = b"counted" * 1000
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert requests.put(f"{server.base_url}/cas/{sha256}", data=data, timeout=10).status_code == 201
+    for _ in range(GETS):  # a new connection each time, so both workers take some
+        assert requests.get(f"{server.base_url}/cas/{sha256}", timeout=10).status_code == 200
+
+    assert server.proc is not None
+    workers = worker_pids(server.proc.pid)
+    assert len(workers) == 2
+    get_ok = 'cas_http_requests_total{method="GET",route="/cas/{digest}",status="2xx"}'
+    for _ in range(6):  # every worker answers /metrics with the same totals
+        text = requests.get(f"{server.base_url}/metrics", timeout=10).text
+        assert sample(text, get_ok) == GETS
+        assert sample(text, "cas_sent_bytes_total") == GETS * len(data)
+        assert sample(text, "cas_blobs_stored_total") == 1
+        assert sample(text, "cas_storage_blobs") == 1
+        assert sample(text, "cas_storage_bytes") == len(data)
+    pids_with_samples = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
+    assert {str(pid) for pid in workers} <= pids_with_samples, "one worker served everything"
+
+    # A worker that dies keeps its share: counters never go backwards.
+    os.kill(min(workers), signal.SIGKILL)
+    assert wait_for(lambda: len(worker_pids(server.proc.pid) - {min(workers)}) == 2)
+    text = requests.get(f"{server.base_url}/metrics", timeout=10).text
+    assert sample(text, get_ok) == GETS
+    assert sample(text, "cas_storage_bytes") == len(data)
+
+
+def test_every_log_line_is_json(casserver: Callable[..., ServerProcess]) -> None:
+    server = casserver(env={"CAS_ACCESS_LOG": "1"})
+    data = b"logged"
+    requests.put(f"{server.base_url}/cas/{hashlib.sha256(data).hexdigest()}", data=data, timeout=5)
+    requests.get(f"{server.base_url}/cas/{'0' * 64}", timeout=5)
+    server.stop()
+    records = [json.loads(line) for line in server.log_path.read_text().splitlines() if line]
+    messages = [r["message"] for r in records]
+    assert "blob stored" in messages
+    assert any(r["message"] == "request failed" and r["status"] == 404 for r in records)
+    assert any(r["logger"] == "gunicorn.access" and r.get("status") == 201 for r in records)
+    assert any(r["logger"] == "gunicorn.error" for r in records)
+
+
+def test_disk_full_is_507(casserver: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = casserver(env={"CAS_MIN_FREE_BYTES": str(1 << 62)})
+    data = b"no room"
+    r = requests.put(
+        f"{server.base_url}/cas/{hashlib.sha256(data).hexdigest()}", data=data, timeout=5
+    )
+    assert r.status_code == 507
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert not any((tmp_path / "cas-data").rglob("*/*/*"))
