@@ -22,6 +22,7 @@ from cacheserver.responses import (
     blob_headers,
     etag,
     none_match,
+    not_modified_headers,
     parse_range,
 )
 from cascommon import health, logs, problem
@@ -46,11 +47,11 @@ class BlobResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _digest(digest)
         value, source = self._group.get(d)
-        resp.set_headers(blob_headers(d.hex, len(value), source))
         if none_match(req.get_header("If-None-Match"), d.hex):
             resp.status = falcon.HTTP_304
-            resp.delete_header("Content-Length")
+            resp.set_headers(not_modified_headers(d.hex, source))
             return
+        resp.set_headers(blob_headers(d.hex, len(value), source))
         header = req.get_header("Range")
         if_range = req.get_header("If-Range")
         if header and (if_range is None or if_range.strip() == etag(d.hex)):

@@ -52,7 +52,7 @@ class DnsMembers:
         try:
             addresses = self._resolver(self.name, self.port)
         except OSError as ex:
-            log.warning("peer DNS lookup failed", extra={"name": self.name, "error": str(ex)})
+            log.warning("peer DNS lookup failed", extra={"dns_name": self.name, "error": str(ex)})
             return False
         if not addresses:
             return False

@@ -35,6 +35,11 @@ def blob_headers(digest: str, size: int, x_cache: str) -> Headers:
     ]
 
 
+def not_modified_headers(digest: str, x_cache: str) -> Headers:
+    """Not_modified_headers returns the headers of a 304: validators, no content headers."""
+    return [("ETag", f'"{digest}"'), ("Cache-Control", CACHE_CONTROL), ("X-Cache", x_cache)]
+
+
 def none_match(if_none_match: str | None, digest: str) -> bool:
     """None_match reports whether If-None-Match names this blob, so the answer is 304.
 
@@ -89,9 +94,8 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise RangeNotSatisfiable(size)
         return ByteRange(max(size - suffix, 0), size, size) if size else None
     start = int(first)
-    end = int(last) + 1 if last else size
-    if end <= start:
-        return None
+    if last and int(last) < start:
+        return None  # an invalid range-spec is ignored
     if start >= size:
         raise RangeNotSatisfiable(size)
-    return ByteRange(start, min(end, size), size)
+    return ByteRange(start, min(int(last) + 1, size) if last else size, size)

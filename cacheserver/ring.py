@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 DEFAULT_REPLICAS: Final = 160
@@ -24,15 +24,21 @@ def point(text: str) -> int:
 class Ring:
     """Ring maps keys to members with `replicas` virtual nodes per member."""
 
-    def __init__(self, members: Iterable[str], replicas: int = DEFAULT_REPLICAS) -> None:
+    def __init__(
+        self,
+        members: Iterable[str],
+        replicas: int = DEFAULT_REPLICAS,
+        hash_fn: Callable[[str], int] = point,
+    ) -> None:
         if replicas < 1:
             raise ValueError("replicas must be at least 1")
         self.members: tuple[str, ...] = tuple(sorted(set(members)))
         self.replicas = replicas
+        self._hash = hash_fn
         owners: dict[int, str] = {}
         for member in self.members:
             for i in range(replicas):
-                p = point(f"{i}-{member}")
+                p = hash_fn(f"{i}-{member}")
                 # Collisions: the smaller member name wins, whatever the insertion order.
                 if p not in owners or member < owners[p]:
                     owners[p] = member
@@ -46,5 +52,5 @@ class Ring:
         """Owner returns the member that owns key, or None for an empty ring."""
         if not self._points:
             return None
-        i = bisect.bisect_left(self._points, point(key))
+        i = bisect.bisect_left(self._points, self._hash(key))
         return self._owners[i % len(self._owners)]

@@ -1,0 +1,108 @@
+"""Small in-process fakes of the origin and of peers (no sockets, no mocks)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Mapping
+
+from cacheserver.errors import NotFound, Unavailable
+from cacheserver.group import Group
+from cacheserver.origin import Origin
+from cacheserver.peers import Peer, PeerPicker
+from cascommon.digest import parse_digest
+
+
+def blob(n: int, size: int = 1000) -> tuple[str, bytes]:
+    """Blob returns a digest and its content."""
+    data = (hashlib.sha256(str(n).encode()).digest() * (size // 32 + 1))[:size]
+    return hashlib.sha256(data).hexdigest(), data
+
+
+class FakeOrigin(Origin):
+    """FakeOrigin serves a dict of blobs and counts fetches; it can lie, stall or be down."""
+
+    def __init__(self, blobs: Mapping[str, bytes] | None = None) -> None:
+        super().__init__("http://origin.invalid", timeout_s=1.0)
+        self.blobs = dict(blobs or {})
+        self.fetches = 0
+        self.delay_s = 0.0
+        self.down = False
+        self.corrupt = False
+        self._lock = threading.Lock()
+
+    def fetch(self, digest: str) -> bytes:
+        with self._lock:
+            self.fetches += 1
+        time.sleep(self.delay_s)
+        if self.down:
+            raise Unavailable("origin down")
+        if digest not in self.blobs:
+            raise NotFound(digest)
+        return b"poison" + self.blobs[digest] if self.corrupt else self.blobs[digest]
+
+
+class FakePeer(Peer):
+    """FakePeer reaches another in-process Group through its peer entry point."""
+
+    def __init__(self, url: str, groups: dict[str, Group], corrupt: set[str]) -> None:
+        super().__init__(url, timeout_s=1.0, max_backoff_s=1.0)
+        self._groups = groups
+        self._corrupt = corrupt
+        self.fetches = 0
+
+    def fetch(self, digest: str) -> bytes:
+        self.fetches += 1
+        group = self._groups.get(self.base_url)
+        if group is None:
+            raise Unavailable(f"{self.base_url} is down")
+        value = group.get_for_peer(parse_digest(digest))
+        return b"x" + value if self.base_url in self._corrupt else value
+
+
+class Cluster:
+    """Cluster is a ring of in-process groups sharing one FakeOrigin."""
+
+    def __init__(self, n: int = 3, cache_bytes: int = 1 << 20, negative_ttl_s: float = 5.0):
+        self.origin = FakeOrigin()
+        self.urls = [f"http://m{i}:18001" for i in range(n)]
+        self.groups: dict[str, Group] = {}
+        self.corrupt: set[str] = set()
+        self.peers: dict[tuple[str, str], FakePeer] = {}
+        for url in self.urls:
+            self.groups[url] = self.new_group(url, cache_bytes, negative_ttl_s)
+
+    def new_group(self, url: str, cache_bytes: int, negative_ttl_s: float) -> Group:
+        def new_peer(peer_url: str) -> Peer:
+            peer = FakePeer(peer_url, self.groups, self.corrupt)
+            self.peers[(url, peer_url)] = peer
+            return peer
+
+        return Group(
+            picker=PeerPicker(url, self.urls, new_peer),
+            origin=self.origin,
+            cache_bytes=cache_bytes,
+            max_item_bytes=cache_bytes // 16,
+            negative_ttl_s=negative_ttl_s,
+            fill_timeout_s=5.0,
+        )
+
+    def owned_by(self, member: str, count: int = 1, start: int = 0) -> list[tuple[str, bytes]]:
+        """Owned_by returns blobs (added to the origin) whose owner is member."""
+        any_group = next(iter(self.groups.values()))
+        found: list[tuple[str, bytes]] = []
+        n = start
+        while len(found) < count:
+            digest, data = blob(n)
+            n += 1
+            owner = any_group.picker.owner(digest)
+            owner_url = any_group.picker.self_url if owner is None else owner.base_url
+            if owner_url == member:
+                self.origin.blobs[digest] = data
+                found.append((digest, data))
+        return found
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            group.close()

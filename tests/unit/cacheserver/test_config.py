@@ -1,0 +1,87 @@
+"""Config from the environment and from flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from cacheserver.__main__ import parse_args
+from cacheserver.config import MIB, Config, ConfigError, dns_target
+
+
+def test_defaults() -> None:
+    config = Config.from_env({})
+    assert (config.host, config.port, config.cache_bytes) == ("0.0.0.0", 18001, 64 * MIB)
+    assert config.item_limit_bytes == 4 * MIB
+    assert config.member_url == "http://127.0.0.1:18001"
+    assert config.peers == ()
+
+
+def test_environment() -> None:
+    config = Config.from_env(
+        {
+            "LISTEN_PORT": "9000",
+            "CACHE_HOST": "127.0.0.2",
+            "CAS_SERVER_ADDR": "cas:5000",
+            "CACHE_PEERS": "http://a:9000/, http://b:9000,,",
+            "CACHE_SELF": "http://a:9000/",
+            "CACHE_BYTES": "1000",
+            "CACHE_MAX_ITEM_BYTES": "10",
+            "CACHE_THREADS": "3",
+            "CACHE_PEER_TIMEOUT_S": "0.5",
+            "CACHE_ORIGIN_TIMEOUT_S": "1.5",
+            "CACHE_NEGATIVE_TTL_S": "2",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert config.port == 9000 and config.host == "127.0.0.2"
+    assert config.origin_url == "http://cas:5000"
+    assert config.peers == ("http://a:9000/", "http://b:9000")
+    assert config.member_url == "http://a:9000"
+    assert (config.cache_bytes, config.item_limit_bytes, config.threads) == (1000, 10, 3)
+    assert (config.peer_timeout_s, config.origin_timeout_s) == (0.5, 1.5)
+    assert config.negative_ttl_s == 2 and config.log_level == "DEBUG"
+
+
+def test_url_wins_over_addr_and_pod_ip_names_self() -> None:
+    config = Config.from_env(
+        {"CAS_SERVER_URL": "http://x:1", "CAS_SERVER_ADDR": "y:2", "POD_IP": "10.1.2.3"}
+    )
+    assert config.origin_url == "http://x:1"
+    assert config.member_url == "http://10.1.2.3:18001"
+
+
+def test_dns_target() -> None:
+    config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18001"})
+    assert dns_target(config) == ("cacheserver-peers.cas.svc", 18001)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LISTEN_PORT": "http"},
+        {"LISTEN_PORT": "70000"},
+        {"CACHE_PEERS": "a:1"},
+        {"CAS_SERVER_URL": "ftp://x"},
+        {"CACHE_BYTES": "-1"},
+        {"CACHE_THREADS": "0"},
+        {"CACHE_PEER_TIMEOUT_S": "0"},
+        {"CACHE_PEERS_DNS": "nameonly"},
+        {"LOG_LEVEL": "loud"},
+    ],
+)
+def test_bad_values_are_config_errors(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Config.from_env(env)
+
+
+def test_flags_override_environment() -> None:
+    base = Config.from_env({"LISTEN_PORT": "9000", "CACHE_THREADS": "2"})
+    config = parse_args(
+        ["--port", "9100", "--peers", "http://a:1,http://b:2", "--server", "gunicorn",
+         "--origin", "http://o:5000", "--cache-bytes", "2048"],
+        base,
+    )  # fmt: skip
+    assert config.port == 9100 and config.threads == 2
+    assert config.peers == ("http://a:1", "http://b:2")
+    assert config.server == "gunicorn" and config.origin_url == "http://o:5000"
+    assert config.cache_bytes == 2048

@@ -1,0 +1,74 @@
+"""ByteLRU: the byte budget, evictions, oversize items; the group's hot/main split."""
+
+from __future__ import annotations
+
+import threading
+
+from cacheserver.lru import ByteLRU
+
+
+def test_budget_is_bytes_not_items() -> None:
+    lru = ByteLRU(max_bytes=100)
+    for i in range(10):
+        assert lru.add(f"k{i}", bytes(30))
+    stats = lru.stats()
+    assert stats.bytes <= 100
+    assert stats.items == 3
+    assert stats.evictions == 7
+
+
+def test_least_recently_used_goes_first() -> None:
+    lru = ByteLRU(max_bytes=30)
+    lru.add("a", bytes(10))
+    lru.add("b", bytes(10))
+    lru.add("c", bytes(10))
+    assert lru.get("a") is not None  # a is now the most recent
+    lru.add("d", bytes(10))
+    assert lru.get("b") is None
+    assert lru.get("a") is not None and lru.get("c") is not None
+
+
+def test_oversize_item_is_refused_and_flushes_nothing() -> None:
+    lru = ByteLRU(max_bytes=100, max_item_bytes=40)
+    lru.add("a", bytes(40))
+    lru.add("b", bytes(40))
+    assert not lru.add("big", bytes(41))
+    assert lru.get("big") is None
+    stats = lru.stats()
+    assert (stats.items, stats.bytes, stats.evictions) == (2, 80, 0)
+
+
+def test_item_limit_never_exceeds_the_budget() -> None:
+    lru = ByteLRU(max_bytes=10, max_item_bytes=1000)
+    assert not lru.add("x", bytes(11))
+    assert lru.stats().items == 0
+
+
+def test_zero_budget_caches_nothing() -> None:
+    lru = ByteLRU(max_bytes=0)
+    assert not lru.add("a", b"")
+    assert lru.get("a") is None
+
+
+def test_empty_value_is_a_value() -> None:
+    lru = ByteLRU(max_bytes=10)
+    assert lru.add("empty", b"")
+    assert lru.get("empty") == b""
+
+
+def test_concurrent_use_keeps_the_budget() -> None:
+    lru = ByteLRU(max_bytes=1000)
+
+    def churn(t: int) -> None:
+        for i in range(2000):
+            lru.add(f"{t}-{i}", bytes(i % 50))
+            lru.get(f"{t}-{i // 2}")
+
+    threads = [threading.Thread(target=churn, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = lru.stats()
+    assert stats.bytes <= 1000
+    assert stats.bytes == sum(len(v) for v in lru._lru.values())
