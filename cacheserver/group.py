@@ -97,17 +97,21 @@ class Group:
 
     def _load(self, digest: Digest, *, forward: bool) -> tuple[bytes, str]:
         self.counters.add("Loads")
+        key = digest.hex
         with self._negative_lock:
-            missing = self._negative.get(digest.hex, False)
+            missing = self._negative.get(key, False)
         if missing:
             self.counters.add("NegativeHits")
-            raise NotFound(f"{digest.hex} not found (cached)")
+            raise NotFound(f"{key} not found (cached)")
+        peer = self.picker.owner(key) if forward else None
+        # The owner's client gets and the peer requests it receives share one flight
+        # (peer None): both load from the origin, so they must not race to it twice.
         result, _shared = self._flight.do(
-            (digest.hex, forward), lambda: self._fill(digest, forward=forward), self.fill_timeout_s
+            (key, peer is not None), lambda: self._fill(digest, peer), self.fill_timeout_s
         )
         return result
 
-    def _fill(self, digest: Digest, *, forward: bool) -> tuple[bytes, str]:
+    def _fill(self, digest: Digest, peer: Peer | None) -> tuple[bytes, str]:
         # Singleflight merges only overlapping loads: one that finished just before
         # this fill started has already cached the value.
         key = digest.hex
@@ -118,9 +122,8 @@ class Group:
             return value, HIT
         self.counters.add("LoadsDeduped")
         started = time.perf_counter()
-        peer = self.picker.owner(key)
         try:
-            if peer is not None and forward and peer.available():
+            if peer is not None and peer.available():
                 value = self._from_peer(peer, digest)
                 if value is not None:
                     self.hot.add(key, value)
@@ -130,9 +133,10 @@ class Group:
         except NotFound:
             with self._negative_lock:
                 self._negative[key] = True
-            log.info("blob not found", extra={"digest": key, "forward": forward})
+            log.info("blob not found", extra={"digest": key})
             raise
-        (self.main if peer is None else self.hot).add(key, value)
+        owned = self.picker.owner(key) is None
+        (self.main if owned else self.hot).add(key, value)
         self._log_fill(digest, MISS, value, started, self.origin.base_url)
         return value, MISS
 

@@ -193,3 +193,22 @@ def test_oversize_value_is_served_but_not_cached() -> None:
     assert stats["main"]["items"] + stats["hot"]["items"] == 1
     assert stats["main"]["evictions"] == 0
     cluster.close()
+
+
+def test_owner_merges_client_and_peer_loads(cluster: Cluster) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    [(digest, data)] = cluster.owned_by(a)
+    cluster.origin.delay_s = 0.2
+    results: list[bytes] = []
+    calls = [
+        lambda: cluster.groups[a].get(parse_digest(digest))[0],
+        lambda: cluster.groups[a].get_for_peer(parse_digest(digest)),
+        lambda: cluster.groups[b].get(parse_digest(digest))[0],  # forwarded to a
+    ]
+    threads = [threading.Thread(target=lambda c=c: results.append(c())) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert results == [data] * 3
+    assert cluster.origin.fetches == 1
