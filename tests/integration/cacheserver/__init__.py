@@ -1,0 +1,1 @@
+"""Integration tests of the cache tier: real casserver and cacheserver processes on loopback."""

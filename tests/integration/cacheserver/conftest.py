@@ -1,0 +1,126 @@
+"""A ring of real cacheserver processes in front of a real casserver, on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from cacheserver.ring import Ring
+from cascommon.digest import sha256_hex
+from tests.conftest import Spawn
+from tests.support import PYTHON, ServerProcess, free_port
+
+# Short timeouts and backoff keep failure tests fast; they are what the tests bound.
+MEMBER_ENV: Mapping[str, str] = {
+    "CACHE_PEER_TIMEOUT_S": "2",
+    "CACHE_ORIGIN_TIMEOUT_S": "2",
+    "CACHE_PEER_BACKOFF_S": "1",
+    "CACHE_NEGATIVE_TTL_S": "1",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class CacheCluster:
+    """CacheCluster is one origin and a ring of cacheserver members."""
+
+    origin: ServerProcess
+    members: list[ServerProcess]
+    restart: Callable[[int], ServerProcess]
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def urls(self) -> list[str]:
+        return [m.base_url for m in self.members]
+
+    def owner(self, digest: str) -> int:
+        """Owner is the index of the member that owns digest, by the same ring."""
+        return self.urls.index(Ring(self.urls).owner(digest) or "")
+
+    def put(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        resp = self.session.put(f"{self.origin.base_url}/cas/{digest}", data=data, timeout=10)
+        assert resp.status_code in (200, 201), resp.text
+        return digest
+
+    def get(self, member: int, digest: str, **kwargs: Any) -> requests.Response:
+        return requests.get(f"{self.members[member].base_url}/cas/{digest}", timeout=10, **kwargs)
+
+    def stats(self, member: int) -> dict[str, Any]:
+        resp = requests.get(f"{self.members[member].base_url}/stats", timeout=5)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def total(self, name: str) -> int:
+        return sum(self.stats(i)[name] for i in range(len(self.members)))
+
+    def origin_gets(self) -> int:
+        """Origin_gets counts casserver's successful GET /cas/{digest} answers."""
+        text = requests.get(f"{self.origin.base_url}/metrics", timeout=5).text
+        want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
+        return sum(
+            int(sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "cas_http_requests_total" and want.items() <= sample.labels.items()
+        )
+
+
+def start_all(procs: list[ServerProcess]) -> None:
+    """Start_all starts servers in parallel: each waits for its own health check."""
+    errors: list[BaseException] = []
+
+    def start(proc: ServerProcess) -> None:
+        try:
+            proc.start(deadline_s=30)
+        except BaseException as ex:  # noqa: BLE001 - re-raised below
+            errors.append(ex)
+
+    threads = [threading.Thread(target=start, args=(p,)) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def cache_cluster(
+    spawn: Spawn, casserver: Callable[..., ServerProcess]
+) -> Callable[..., CacheCluster]:
+    """Cache_cluster starts a casserver and n cacheservers under the given WSGI server."""
+
+    def _start(
+        *, n: int = 3, server: str = "granian", origin_url: str | None = None
+    ) -> CacheCluster:
+        origin = casserver(workers=2)
+        ports = [free_port() for _ in range(n)]
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+
+        def member(i: int) -> ServerProcess:
+            argv = [
+                PYTHON, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(ports[i]),
+                "--origin", origin_url or origin.base_url, "--peers", ",".join(urls),
+                "--self", urls[i], "--server", server, "--threads", "8",
+            ]  # fmt: skip
+            return spawn(argv, base_url=urls[i], env=MEMBER_ENV, name=f"cache{i}", start=False)
+
+        members = [member(i) for i in range(n)]
+        start_all(members)
+
+        def restart(i: int) -> ServerProcess:
+            members[i] = member(i)
+            members[i].start(deadline_s=30)
+            return members[i]
+
+        return CacheCluster(origin, members, restart)
+
+    return _start

@@ -1,0 +1,198 @@
+"""Three real cacheservers and a real casserver: one origin load, failures, recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cascommon.digest import sha256_hex
+from tests.integration.cacheserver.conftest import CacheCluster
+from tests.support import free_port
+
+Start = Callable[..., CacheCluster]
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_cold_key_from_sixty_clients_is_one_origin_load(cache_cluster: Start, server: str) -> None:
+    cluster = cache_cluster(server=server)
+    data = os.urandom(200_000)
+    digest = cluster.put(data)
+    origin_before = cluster.origin_gets()
+
+    def fetch(i: int) -> tuple[int, bytes, str]:
+        resp = cluster.get(i % 3, digest)
+        return resp.status_code, resp.content, resp.headers.get("X-Cache", "")
+
+    with ThreadPoolExecutor(60) as pool:
+        first = list(pool.map(fetch, range(60)))
+    assert [(s, b) for s, b, _ in first] == [(200, data)] * 60
+    assert cluster.total("LocalLoads") == 1
+    assert cluster.origin_gets() - origin_before == 1
+    assert {x for _, _, x in first} <= {"hit", "peer", "miss"}
+
+    with ThreadPoolExecutor(60) as pool:
+        second = list(pool.map(fetch, range(60)))
+    assert [(s, b, x) for s, b, x in second] == [(200, data, "hit")] * 60
+    assert cluster.total("LocalLoads") == 1
+    assert cluster.total("PeerErrors") == 0 and cluster.total("VerifyErrors") == 0
+    owner = cluster.owner(digest)
+    assert cluster.stats(owner)["ServerRequests"] >= 1
+    assert all(cluster.stats(i)["PeerLoads"] == (0 if i == owner else 1) for i in range(3))
+
+
+def test_headers_ranges_not_found_and_bad_keys(cache_cluster: Start) -> None:
+    cluster = cache_cluster(n=1)
+    data = os.urandom(5000)
+    digest = cluster.put(data)
+    resp = cluster.get(0, digest)
+    assert resp.status_code == 200 and resp.content == data
+    assert resp.headers["ETag"] == f'"{digest}"'
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert resp.headers["Content-Type"] == "application/octet-stream"
+    part = cluster.get(0, digest, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == data[10:20]
+    assert cluster.get(0, digest, headers={"If-None-Match": f'"{digest}"'}).status_code == 304
+    missing = cluster.get(0, "0" * 64)
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/problem+json"
+    before = cluster.origin_gets()
+    for key in ("nothex", "A" * 64, "0" * 63):
+        assert cluster.get(0, key).status_code == 400
+    assert cluster.origin_gets() == before
+    peer = cluster.session.get(f"{cluster.urls[0]}/_groupcache/cas/{digest}", timeout=5)
+    assert peer.status_code == 200 and peer.content == data
+    metrics = cluster.session.get(f"{cluster.urls[0]}/metrics", timeout=5).text
+    assert "cacheserver_local_loads_total 1.0" in metrics
+
+
+def test_killed_member_is_routed_around_and_rejoins(cache_cluster: Start) -> None:
+    cluster = cache_cluster()
+    blobs = {cluster.put(d): d for d in (os.urandom(10_000) for _ in range(9))}
+    victim = 2
+    cluster.members[victim].signal(signal.SIGKILL)
+    cluster.members[victim].proc.wait(10)  # type: ignore[union-attr]
+    for digest, data in blobs.items():
+        for i in (0, 1):
+            resp = cluster.get(i, digest)
+            assert resp.status_code == 200 and resp.content == data
+    assert cluster.stats(0)["PeerErrors"] + cluster.stats(1)["PeerErrors"] >= 1
+
+    cluster.restart(victim)
+    fresh = [d for d in (os.urandom(1000) for _ in range(40))]
+    owned = [cluster.put(d) for d in fresh]
+    owned = [d for d in owned if cluster.owner(d) == victim]
+    assert owned, "some of 40 keys belong to the restarted member"
+    deadline = time.monotonic() + 15
+    sources = []
+    for digest in owned:
+        while time.monotonic() < deadline:
+            resp = cluster.get(0, digest)
+            assert resp.status_code == 200
+            sources.append(resp.headers["X-Cache"])
+            if resp.headers["X-Cache"] == "peer":
+                break
+            time.sleep(0.2)
+        if "peer" in sources:
+            break
+    assert "peer" in sources, sources
+    assert cluster.stats(victim)["ServerRequests"] >= 1
+
+
+def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -> None:
+    cluster = cache_cluster()
+    cached = {cluster.put(d): d for d in (os.urandom(20_000) for _ in range(3))}
+    uncached = cluster.put(os.urandom(20_000))
+    for digest in cached:
+        for i in range(3):
+            assert cluster.get(i, digest).status_code == 200
+    cluster.origin.stop()
+    for digest, data in cached.items():
+        for i in range(3):
+            resp = cluster.get(i, digest)
+            assert resp.status_code == 200 and resp.content == data
+            assert resp.headers["X-Cache"] == "hit"
+    for i in range(3):
+        started = time.monotonic()
+        resp = cluster.get(i, uncached)
+        elapsed = time.monotonic() - started
+        assert resp.status_code in (502, 504)
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert elapsed < 5, elapsed
+
+
+def test_member_logs_are_json(cache_cluster: Start) -> None:
+    cluster = cache_cluster(n=1)
+    digest = cluster.put(os.urandom(100))
+    for _ in range(3):
+        cluster.get(0, digest)
+    lines = cluster.members[0].log_path.read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    fills = [r for r in records if r.get("message") == "cache fill"]
+    assert len(fills) == 1 and fills[0]["digest"] == digest and fills[0]["x_cache"] == "miss"
+
+
+class LyingOrigin:
+    """LyingOrigin is a real HTTP origin that sends the wrong bytes until told to stop."""
+
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+        self.lying = True
+        self.gets = 0
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                origin.gets += 1
+                data = origin.blobs.get(self.path.rsplit("/", 1)[-1])
+                if data is None:
+                    self.send_error(404)
+                    return
+                body = data[::-1] if origin.lying else data
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_wrong_bytes_from_the_origin_are_never_cached(cache_cluster: Start) -> None:
+    data = os.urandom(30_000)
+    digest = sha256_hex(data)
+    liar = LyingOrigin({digest: data})
+    try:
+        cluster = cache_cluster(origin_url=liar.url)
+        for _ in range(2):
+            for i in range(3):
+                resp = cluster.get(i, digest)
+                assert resp.status_code == 502
+                assert resp.headers["Content-Type"] == "application/problem+json"
+        assert cluster.total("VerifyErrors") >= 6
+        for i in range(3):
+            stats = cluster.stats(i)
+            assert stats["main"]["items"] == 0 and stats["hot"]["items"] == 0
+        liar.lying = False
+        time.sleep(1.1)  # the peer backoff after the owner's 502s
+        for i in range(3):
+            resp = cluster.get(i, digest)
+            assert resp.status_code == 200 and resp.content == data
+    finally:
+        liar.close()
