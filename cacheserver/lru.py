@@ -49,7 +49,10 @@ class ByteLRU:
     def get(self, key: str) -> bytes | None:
         """Get returns the value for key, or None, and marks it recently used."""
         with self._lock:
-            return self._lru.get(key)
+            try:
+                return self._lru[key]  # one lookup; .get() would do two
+            except KeyError:
+                return None
 
     def add(self, key: str, value: bytes) -> bool:
         """Add caches value unless it is over the per-item limit; it reports whether it did.

@@ -13,6 +13,9 @@ from typing import Final
 
 OCTET_STREAM: Final = "application/octet-stream"
 CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+_CONTENT_TYPE: Final = ("Content-Type", OCTET_STREAM)
+_CACHE_CONTROL: Final = ("Cache-Control", CACHE_CONTROL)
+_ACCEPT_RANGES: Final = ("Accept-Ranges", "bytes")
 _RANGE: Final = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*", re.IGNORECASE)
 
 Headers = list[tuple[str, str]]
@@ -26,11 +29,11 @@ def etag(digest: str) -> str:
 def blob_headers(digest: str, size: int, x_cache: str) -> Headers:
     """Blob_headers returns the headers of a 200 answer carrying a whole blob."""
     return [
-        ("Content-Type", OCTET_STREAM),
+        _CONTENT_TYPE,
         ("Content-Length", str(size)),
         ("ETag", f'"{digest}"'),
-        ("Cache-Control", CACHE_CONTROL),
-        ("Accept-Ranges", "bytes"),
+        _CACHE_CONTROL,
+        _ACCEPT_RANGES,
         ("X-Cache", x_cache),
     ]
 
