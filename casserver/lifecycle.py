@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,14 @@ from casserver.config import ENV, Config
 log = logging.getLogger(__name__)
 
 _METRICS_ENV = ENV["metrics_dir"]
-# Set when this process made the metrics directory, so on_exit removes only its own.
-_OWNED_ENV = "CAS_METRICS_DIR_OWNED"
 
 
-def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> Path:
+def prepare_metrics_dir(environ: MutableMapping[str, str]) -> tuple[Path, bool]:
     """Prepare_metrics_dir points prometheus_client's multiprocess mode at an empty directory.
 
-    It must run before prometheus_client is first imported: the library picks its
-    value storage (in-process or files) at import time.
+    It returns the directory and whether it made it (and so should remove it). It must
+    run before prometheus_client is first imported: the library picks its value storage
+    (in-process or files) at import time.
     """
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before its multiprocess directory")
@@ -37,16 +37,17 @@ def prepare_metrics_dir(environ: dict[str, str] | os._Environ[str]) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         for stale in path.glob("*.db"):  # a previous run's samples would be summed in
             stale.unlink()
-    else:
-        path = Path(tempfile.mkdtemp(prefix="casserver-metrics-"))
-        environ[_METRICS_ENV] = str(path)
-        environ[_OWNED_ENV] = "1"
-    return path
+        return path, False
+    path = Path(tempfile.mkdtemp(prefix="casserver-metrics-"))
+    environ[_METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
+    return path, True
 
 
 def on_starting(server: Any) -> None:
     """On_starting sweeps temp files and counts stored blobs before workers start."""
-    prepare_metrics_dir(os.environ)
+    path, owned = prepare_metrics_dir(os.environ)
+    if owned:
+        server.cas_owned_metrics_dir = path
     config = Config.from_env(os.environ)
 
     from prometheus_client import CollectorRegistry  # after the dir is set
@@ -73,6 +74,6 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """On_exit removes the metrics directory if the master made it."""
-    path = os.environ.get(_METRICS_ENV)
-    if path and os.environ.get(_OWNED_ENV) == "1":
+    path = getattr(server, "cas_owned_metrics_dir", None)
+    if path is not None:
         shutil.rmtree(path, ignore_errors=True)

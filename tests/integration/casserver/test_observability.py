@@ -88,3 +88,15 @@ def test_disk_full_is_507(casserver: Callable[..., ServerProcess], tmp_path: Pat
     assert r.status_code == 507
     assert r.headers["Content-Type"] == "application/problem+json"
     assert not any((tmp_path / "cas-data").rglob("*/*/*"))
+
+
+def test_the_master_makes_and_removes_its_metrics_dir(
+    casserver: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    server = casserver(env={"TMPDIR": str(scratch)})
+    made = list(scratch.glob("casserver-metrics-*"))
+    assert len(made) == 1 and any(made[0].glob("*.db"))
+    assert server.stop() == 0
+    assert list(scratch.iterdir()) == []
