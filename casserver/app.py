@@ -12,7 +12,7 @@ from casserver import errors
 from casserver.config import Config
 from casserver.ingest import Ingest
 from casserver.metrics import Metrics, exposition_registry
-from casserver.resources import BlobCollection, BlobResource
+from casserver.resources import BlobCollection, BlobResource, UploadLimits
 from casserver.storage import BlobStore
 
 
@@ -35,8 +35,9 @@ def create_app(
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http])
     problem.install(app)
     errors.install(app)
-    app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, config.max_blob_bytes))
-    app.add_route("/cas", BlobCollection(ingest, config.max_blob_bytes))
+    limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s)
+    app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, limits))
+    app.add_route("/cas", BlobCollection(ingest, limits))
     health.add_routes(
         app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable
     )

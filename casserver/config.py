@@ -20,6 +20,7 @@ ENV: Final = {
     "storage_dir": "CAS_STORAGE_DIR",
     "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
     "min_free_bytes": "CAS_MIN_FREE_BYTES",
+    "body_timeout_s": "CAS_BODY_TIMEOUT_S",
     "workers": "CAS_WORKERS",
     "threads": "CAS_THREADS",
     "access_log": "CAS_ACCESS_LOG",
@@ -46,6 +47,9 @@ class Config:
     max_blob_bytes: int = GIB
     # Uploads are refused with 507 when they would leave less than this free on the volume.
     min_free_bytes: int = 0
+    # An upload that sends nothing for this long is dropped, so stalled clients cannot
+    # hold every worker thread.
+    body_timeout_s: float = 60.0
     workers: int = 2
     threads: int = 8
     access_log: bool = False
@@ -59,6 +63,8 @@ class Config:
         for name in ("max_blob_bytes", "workers", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{ENV[name]} must be at least 1, got {getattr(self, name)}")
+        if self.body_timeout_s <= 0:
+            raise ConfigError(f"{ENV['body_timeout_s']} must be positive")
         if self.min_free_bytes < 0:
             raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
         if self.log_level not in _LEVELS:
@@ -85,6 +91,11 @@ def _convert(name: str, raw: str) -> Any:
         if raw.lower() not in _TRUE | _FALSE:
             raise ConfigError(f"{ENV[name]} must be a boolean (1/0, true/false), got {raw!r}")
         return raw.lower() in _TRUE
+    if name == "body_timeout_s":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV[name]} must be a number of seconds, got {raw!r}") from None
     if name in ("port", "max_blob_bytes", "min_free_bytes", "workers", "threads"):
         try:
             return int(raw)

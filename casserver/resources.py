@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import falcon
 
 from cascommon.digest import Digest, parse_digest
@@ -9,22 +11,34 @@ from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
 from casserver.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.storage import BlobStore
-from casserver.upload import open_body
+from casserver.upload import Body, open_body
 
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 OCTET_STREAM = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """UploadLimits bounds every upload body: its size and how long a read may wait."""
+
+    max_blob_bytes: int
+    body_timeout_s: float
+
+    def open_body(self, req: falcon.Request) -> Body:
+        """Open_body checks req's upload headers and returns its body within these limits."""
+        return open_body(req, self.max_blob_bytes, self.body_timeout_s)
 
 
 class BlobResource:
     """BlobResource serves GET, HEAD and PUT of one blob named by its digest."""
 
     def __init__(
-        self, store: BlobStore, ingest: Ingest, metrics: Metrics, max_blob_bytes: int
+        self, store: BlobStore, ingest: Ingest, metrics: Metrics, limits: UploadLimits
     ) -> None:
         self._store = store
         self._ingest = ingest
         self._metrics = metrics
-        self._max_blob_bytes = max_blob_bytes
+        self._limits = limits
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _parse(req, digest)
@@ -66,20 +80,20 @@ class BlobResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _parse(req, digest)
-        stored = self._ingest.put(open_body(req, self._max_blob_bytes), d)
+        stored = self._ingest.put(self._limits.open_body(req), d)
         _answer(resp, stored)
 
 
 class BlobCollection:
     """BlobCollection serves POST /cas: the server names the blob by its SHA-256."""
 
-    def __init__(self, ingest: Ingest, max_blob_bytes: int) -> None:
+    def __init__(self, ingest: Ingest, limits: UploadLimits) -> None:
         self._ingest = ingest
-        self._max_blob_bytes = max_blob_bytes
+        self._limits = limits
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.log_extra = {}
-        stored = self._ingest.post(open_body(req, self._max_blob_bytes))
+        stored = self._ingest.post(self._limits.open_body(req))
         _answer(resp, stored)
         resp.location = f"/cas/{stored.digest}"
 

@@ -80,11 +80,17 @@ class Received:
     hexdigests: dict[str, str]
 
 
-def open_body(req: falcon.Request, max_bytes: int) -> Body:
+def open_body(req: falcon.Request, max_bytes: int, timeout_s: float | None = None) -> Body:
     """Open_body checks an upload's headers and returns its blob bytes as a stream.
 
-    Header problems (411, 413) are raised here, before any byte is read.
+    Header problems (411, 413) are raised here, before any byte is read. Under
+    gunicorn, a read that waits longer than timeout_s ends the upload as truncated.
     """
+    sock = req.env.get("gunicorn.socket")
+    if timeout_s is not None and sock is not None:
+        # gthread makes the socket blocking without a timeout for the request, and
+        # non-blocking again once the connection goes back to its poller.
+        sock.settimeout(timeout_s)
     length = req.content_length
     multipart = req.content_type is not None and req.content_type.lower().startswith(
         "multipart/form-data"

@@ -85,3 +85,17 @@ def test_sigkill_mid_upload_then_restart_serves_only_committed_blobs(
         if '"storage ready"' in line
     ]
     assert ready[-1]["swept_temp"] == 1 and ready[-1]["blobs"] == len(committed)
+
+
+def test_a_stalled_upload_times_out_and_leaves_nothing(
+    casserver: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    storage = tmp_path / "store"
+    server = casserver(storage=storage, env={"CAS_BODY_TIMEOUT_S": "0.5"})
+    port = int(server.base_url.rsplit(":", 1)[1])
+    with start_partial_upload(port, os.urandom(100_000)) as s:
+        s.settimeout(10)
+        reply = s.recv(65536)  # the server answers without waiting for the rest
+    assert reply.startswith(b"HTTP/1.1 400 "), reply
+    assert b"Truncated upload body" in reply
+    assert wait_for(lambda: files(storage) == set())
