@@ -1,0 +1,87 @@
+"""Configuration: a frozen dataclass; the Go client's environment variables are the fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loadclient.durations import NS_PER_S, Rate, parse_rate, parse_seconds_ns
+from loadclient.thresholds import Schedule, Thresholds
+
+
+class ConfigError(ValueError):
+    """ConfigError is a setting that cannot work (bad value or missing address)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Config is one `loadclient run`: where, what blob, how fast, how long, and the limits."""
+
+    cas_url: str | None = None
+    cache_url: str | None = None
+    size_bytes: int = 25_000
+    file: Path | None = None
+    rate: Rate = Rate(100)
+    duration_ns: int = 10 * NS_PER_S
+    hit_ratio: float = 1.0
+    timeout_ns: int = 30 * NS_PER_S
+    connections: int = 16
+    max_connections: int = 10_000
+    workers: int = 1
+    skip_upload: bool = False
+    seed: str | None = None
+    output: Path | None = None
+    html: Path | None = None
+    histogram_buckets_ns: tuple[int, ...] | None = None
+    quiet: bool = False
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    schedule: Schedule = field(default_factory=Schedule)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Config:
+        """From_env reads the Go client's variables: CAS_SERVER_ADDR, CACHE_SERVER_ADDR (host:port),
+        CONTENT_SIZE, ATTACK_FREQ (per second), ATTACK_DURATION (seconds), HIT_MISS_RATIO."""
+        values: dict[str, object] = {}
+        try:
+            if v := environ.get("CAS_SERVER_ADDR"):
+                values["cas_url"] = addr_to_url(v)
+            if v := environ.get("CACHE_SERVER_ADDR"):
+                values["cache_url"] = addr_to_url(v)
+            if v := environ.get("CONTENT_SIZE"):
+                values["size_bytes"] = int(v)
+            if v := environ.get("ATTACK_FREQ"):
+                values["rate"] = parse_rate(v)
+            if v := environ.get("ATTACK_DURATION"):
+                values["duration_ns"] = parse_seconds_ns(v)
+            if v := environ.get("HIT_MISS_RATIO"):
+                values["hit_ratio"] = float(v)
+        except ValueError as exc:
+            raise ConfigError(f"bad environment variable: {exc}") from None
+        return cls(**values)  # type: ignore[arg-type]
+
+    def validate(self) -> Config:
+        """Validate raises ConfigError for settings that cannot work, else returns self."""
+        if not self.cache_url:
+            raise ConfigError("no cache address: pass --cache URL or set CACHE_SERVER_ADDR")
+        if not self.cas_url and not self.skip_upload:
+            raise ConfigError(
+                "no CAS address: pass --cas URL, set CAS_SERVER_ADDR or --skip-upload"
+            )
+        if not 0.0 <= self.hit_ratio <= 1.0:
+            raise ConfigError(f"hit ratio must be within 0..1, got {self.hit_ratio}")
+        if self.size_bytes <= 0 and self.file is None:
+            raise ConfigError(f"size must be positive, got {self.size_bytes}")
+        if self.duration_ns <= 0:
+            raise ConfigError("duration must be positive")
+        if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
+            raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
+        if self.skip_upload and self.hit_ratio < 1.0:
+            raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
+        return self
+
+
+def addr_to_url(addr: str) -> str:
+    """Addr_to_url turns the Go client's host:port into a base URL (a URL passes through)."""
+    addr = addr.strip().rstrip("/")
+    return addr if "://" in addr else f"http://{addr}"

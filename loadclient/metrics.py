@@ -1,0 +1,118 @@
+"""Metrics: what happened, accumulated per request in constant memory and merged across workers.
+
+Errors are data: every request adds one result, whatever went wrong with it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from loadclient.histogram import Histogram
+from loadclient.series import Series
+
+MAX_DISTINCT_ERRORS: Final = 100
+
+# Error kinds, the keys of Metrics.error_counts.
+CONNECT: Final = "connect"  # the TCP connection could not be opened
+TIMEOUT: Final = "timeout"  # no complete response within --timeout
+STATUS: Final = "status"  # an HTTP status other than 200
+INTEGRITY: Final = "integrity"  # 200, but the body does not hash to the digest
+PROTOCOL: Final = "protocol"  # connection closed early or an unparseable response
+ERROR_KINDS: Final = (CONNECT, TIMEOUT, STATUS, INTEGRITY, PROTOCOL)
+
+CACHE_RESULTS: Final = ("hit", "peer", "miss", "none", "other")
+
+
+class Metrics:
+    """Metrics accumulates results: counts, histograms (latency, service time, send lag), series."""
+
+    def __init__(self, interval_ns: int) -> None:
+        self.requests = 0
+        self.successes = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.status_codes: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.error_counts: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
+        self.cache: dict[str, int] = dict.fromkeys(CACHE_RESULTS, 0)
+        self.bodies_checked = 0
+        self.latency = Histogram()
+        self.service = Histogram()
+        self.send_lag = Histogram()
+        self.earliest_ns = 0  # monotonic send time of the first request
+        self.latest_ns = 0  # monotonic send time of the last request
+        self.end_ns = 0  # monotonic time the last response completed
+        self.series = Series(interval_ns)
+
+    def add(
+        self,
+        start_ns: int,
+        due_ns: int,
+        sent_ns: int,
+        done_ns: int,
+        status: int,
+        bytes_in: int,
+        bytes_out: int,
+        error_kind: str | None,
+        error: str,
+        cache: bytes | None,
+    ) -> None:
+        """Add records one request: due, sent (0 if never sent) and completion times (monotonic)."""
+        self.requests += 1
+        key = str(status)
+        self.status_codes[key] = self.status_codes.get(key, 0) + 1
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+        latency = done_ns - due_ns
+        self.latency.record(latency)
+        if sent_ns:
+            self.service.record(done_ns - sent_ns)
+            self.send_lag.record(sent_ns - due_ns)
+            if self.earliest_ns == 0 or sent_ns < self.earliest_ns:
+                self.earliest_ns = sent_ns
+            if sent_ns > self.latest_ns:
+                self.latest_ns = sent_ns
+        if done_ns > self.end_ns:
+            self.end_ns = done_ns
+        if error_kind is None:
+            self.successes += 1
+        else:
+            self.error_counts[error_kind] += 1
+            if len(self.errors) < MAX_DISTINCT_ERRORS and error not in self.errors:
+                self.errors.append(error)
+        if status == 200:
+            self.bodies_checked += 1
+            self.cache[_cache_result(cache)] += 1
+        self.series.add(due_ns - start_ns, latency, status, error_kind is not None)
+
+    def merge(self, other: Metrics) -> None:
+        """Merge adds another worker's metrics to these."""
+        self.requests += other.requests
+        self.successes += other.successes
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        for k, v in other.status_codes.items():
+            self.status_codes[k] = self.status_codes.get(k, 0) + v
+        for e in other.errors:
+            if len(self.errors) < MAX_DISTINCT_ERRORS and e not in self.errors:
+                self.errors.append(e)
+        for k, v in other.error_counts.items():
+            self.error_counts[k] = self.error_counts.get(k, 0) + v
+        for k, v in other.cache.items():
+            self.cache[k] = self.cache.get(k, 0) + v
+        self.bodies_checked += other.bodies_checked
+        self.latency.merge(other.latency)
+        self.service.merge(other.service)
+        self.send_lag.merge(other.send_lag)
+        if other.earliest_ns and (self.earliest_ns == 0 or other.earliest_ns < self.earliest_ns):
+            self.earliest_ns = other.earliest_ns
+        self.latest_ns = max(self.latest_ns, other.latest_ns)
+        self.end_ns = max(self.end_ns, other.end_ns)
+        self.series.merge(other.series)
+
+
+def _cache_result(value: bytes | None) -> str:
+    if value is None:
+        return "none"
+    text = value.decode("latin-1").strip().lower()
+    return text if text in ("hit", "peer", "miss") else "other"

@@ -1,0 +1,105 @@
+"""Per-interval summaries of an attack, for the HTML report's over-time charts."""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from loadclient.durations import NS_PER_S
+
+MAX_POINTS: Final = 600
+_STEPS_PER_DOUBLING: Final = 16  # ~4 % wide buckets: plenty for a chart, tiny in memory
+
+
+def interval_for(duration_ns: int) -> int:
+    """Interval_for picks the interval width: 1 s, widened so a run never has over 600 points."""
+    return max(NS_PER_S, -(-duration_ns // MAX_POINTS))
+
+
+class Point:
+    """Point summarises the requests due in one interval."""
+
+    __slots__ = ("count", "errors", "max_ns", "buckets", "codes")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.errors = 0
+        self.max_ns = 0
+        self.buckets: dict[int, int] = {}
+        self.codes: dict[int, int] = {}
+
+    def merge(self, other: Point) -> None:
+        """Merge adds other's requests to this point."""
+        self.count += other.count
+        self.errors += other.errors
+        self.max_ns = max(self.max_ns, other.max_ns)
+        for mine, theirs in ((self.buckets, other.buckets), (self.codes, other.codes)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
+
+class Series:
+    """Series keeps, per interval since the start, counts, errors, coarse latency buckets, codes."""
+
+    __slots__ = ("interval_ns", "points")
+
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.points: dict[int, Point] = {}
+
+    def add(self, offset_ns: int, latency_ns: int, status: int, error: bool) -> None:
+        """Add counts one request due offset_ns after the start."""
+        i = max(0, offset_ns) // self.interval_ns
+        p = self.points.get(i)
+        if p is None:
+            p = self.points[i] = Point()
+        p.count += 1
+        if error:
+            p.errors += 1
+        if latency_ns > p.max_ns:
+            p.max_ns = latency_ns
+        b = _coarse(latency_ns)
+        p.buckets[b] = p.buckets.get(b, 0) + 1
+        p.codes[status] = p.codes.get(status, 0) + 1
+
+    def merge(self, other: Series) -> None:
+        """Merge adds another process's points (same interval width)."""
+        for i, q in other.points.items():
+            self.points.setdefault(i, Point()).merge(q)
+
+    def rows(self) -> list[dict[str, object]]:
+        """Rows are the points in time order: t_s, count, errors, p50/p99/max (ns), codes."""
+        out: list[dict[str, object]] = []
+        for i in sorted(self.points):
+            p = self.points[i]
+            p50, p99 = _quantiles(p.buckets, p.count, (0.5, 0.99))
+            out.append(
+                {
+                    "t_s": i * self.interval_ns / NS_PER_S,
+                    "count": p.count,
+                    "errors": p.errors,
+                    "p50_ns": min(p50, p.max_ns),
+                    "p99_ns": min(p99, p.max_ns),
+                    "max_ns": p.max_ns,
+                    "status_codes": {str(k): v for k, v in sorted(p.codes.items())},
+                }
+            )
+        return out
+
+
+def _coarse(ns: int) -> int:
+    return 0 if ns <= 0 else int(math.log2(ns) * _STEPS_PER_DOUBLING)
+
+
+def _quantiles(buckets: dict[int, int], total: int, qs: tuple[float, ...]) -> list[int]:
+    out: list[int] = []
+    keys = sorted(buckets)
+    for q in qs:
+        rank, seen, value = max(1, math.ceil(q * total)), 0, 0
+        for k in keys:
+            seen += buckets[k]
+            if seen >= rank:
+                value = int(2 ** ((k + 0.5) / _STEPS_PER_DOUBLING))
+                break
+        out.append(value)
+    return out

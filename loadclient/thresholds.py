@@ -1,0 +1,82 @@
+"""Pass/fail: thresholds for CI and the check that the generator kept to its schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loadclient.durations import format_duration
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Thresholds are optional limits on a report; None means unchecked."""
+
+    max_error_rate: float | None = None
+    max_mean_ns: int | None = None
+    max_p50_ns: int | None = None
+    max_p90_ns: int | None = None
+    max_p95_ns: int | None = None
+    max_p99_ns: int | None = None
+    max_p999_ns: int | None = None
+    max_latency_ns: int | None = None
+    min_throughput: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Schedule is how far the generator may drift before its results are called untrustworthy."""
+
+    max_send_lag_p99_ns: int = 10_000_000
+    min_rate_ratio: float = 0.99
+
+
+_LATENCY_LIMITS = (
+    ("max_mean_ns", "mean"),
+    ("max_p50_ns", "50th"),
+    ("max_p90_ns", "90th"),
+    ("max_p95_ns", "95th"),
+    ("max_p99_ns", "99th"),
+    ("max_p999_ns", "99.9th"),
+    ("max_latency_ns", "max"),
+)
+
+
+def evaluate(report: Mapping[str, Any], t: Thresholds) -> list[str]:
+    """Evaluate returns one message per threshold the report fails (empty: all pass)."""
+    failures: list[str] = []
+    if t.max_error_rate is not None:
+        error_rate = 1.0 - report["success"] if report["requests"] else 1.0
+        if error_rate > t.max_error_rate:
+            failures.append(f"error rate {error_rate:.4%} > max {t.max_error_rate:.4%}")
+    for attr, key in _LATENCY_LIMITS:
+        limit = getattr(t, attr)
+        value = report["latencies"][key]
+        if limit is not None and value > limit:
+            failures.append(
+                f"latency {key} {format_duration(value)} > max {format_duration(limit)}"
+            )
+    if t.min_throughput is not None and report["throughput"] < t.min_throughput:
+        failures.append(f"throughput {report['throughput']:.2f}/s < min {t.min_throughput:.2f}/s")
+    return failures
+
+
+def behind(report: Mapping[str, Any], s: Schedule) -> list[str]:
+    """Behind returns why the generator failed to send on schedule (empty: it kept up)."""
+    reasons: list[str] = []
+    target = report["target_rate"]
+    if target <= 0 or report["requests"] < 2:
+        return reasons
+    achieved = report["achieved_rate"]
+    if achieved < target * s.min_rate_ratio:
+        reasons.append(
+            f"achieved rate {achieved:.2f}/s < {s.min_rate_ratio:.0%} of target {target:.2f}/s"
+        )
+    lag = report["send_lag"]["99th"]
+    if lag > s.max_send_lag_p99_ns:
+        reasons.append(
+            f"send lag p99 {format_duration(lag)} > {format_duration(s.max_send_lag_p99_ns)}"
+            " (requests left late: the generator or its connection pool could not keep up)"
+        )
+    return reasons
