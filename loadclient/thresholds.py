@@ -48,7 +48,7 @@ def evaluate(report: Mapping[str, Any], t: Thresholds) -> list[str]:
     failures: list[str] = []
     if t.max_error_rate is not None:
         error_rate = 1.0 - report["success"] if report["requests"] else 1.0
-        if error_rate > t.max_error_rate:
+        if error_rate > t.max_error_rate + 1e-12:  # 1 - 0.995 is 0.0050000000000000044
             failures.append(f"error rate {error_rate:.4%} > max {t.max_error_rate:.4%}")
     for attr, key in _LATENCY_LIMITS:
         limit = getattr(t, attr)

@@ -1,0 +1,82 @@
+"""Config: environment fallbacks (the Go client's variables), flags override, validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadclient.cli import _parser, build_config
+from loadclient.config import Config, ConfigError, addr_to_url
+from loadclient.durations import NS_PER_S, Rate
+
+GO_ENV = {
+    "CAS_SERVER_ADDR": "cas:5000",
+    "CACHE_SERVER_ADDR": "cache-0.cache:18001",
+    "CONTENT_SIZE": "1024",
+    "ATTACK_FREQ": "250",
+    "ATTACK_DURATION": "30",
+    "HIT_MISS_RATIO": "0.9",
+}
+
+
+def config(argv: list[str], env: dict[str, str] | None = None) -> Config:
+    return build_config(_parser().parse_args(["run", *argv]), env or {})
+
+
+def test_from_env_reads_the_go_variables() -> None:
+    c = Config.from_env(GO_ENV)
+    assert c.cas_url == "http://cas:5000"
+    assert c.cache_url == "http://cache-0.cache:18001"
+    assert (c.size_bytes, c.rate, c.duration_ns, c.hit_ratio) == (
+        1024, Rate(250), 30 * NS_PER_S, 0.9,
+    )  # fmt: skip
+
+
+def test_defaults_without_env() -> None:
+    c = Config.from_env({})
+    assert (c.size_bytes, c.rate, c.duration_ns, c.hit_ratio) == (
+        25_000,
+        Rate(100),
+        10 * NS_PER_S,
+        1.0,
+    )
+
+
+def test_flags_override_env() -> None:
+    c = config(["--cache", "http://127.0.0.1:9/", "--rate", "5/100ms", "--duration", "2s",
+                "--hit-ratio", "0.5", "--max-p99", "20ms", "--max-error-rate", "0.01",
+                "--max-send-lag", "5ms"], GO_ENV)  # fmt: skip
+    assert c.cache_url == "http://127.0.0.1:9"
+    assert c.cas_url == "http://cas:5000"
+    assert (c.rate, c.duration_ns, c.hit_ratio) == (Rate(5, 100_000_000), 2 * NS_PER_S, 0.5)
+    assert c.thresholds.max_p99_ns == 20_000_000 and c.thresholds.max_error_rate == 0.01
+    assert c.schedule.max_send_lag_p99_ns == 5_000_000
+    assert c.size_bytes == 1024
+
+
+def test_file_replaces_size(tmp_path: Path) -> None:
+    f = tmp_path / "blob"
+    f.write_bytes(b"x")
+    assert config(["--cas", "http://a", "--cache", "http://b", "--file", str(f)]).file == f
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        ([], {}),  # no cache address
+        (["--cache", "http://c"], {}),  # no cas address and no --skip-upload
+        (["--cache", "http://c", "--cas", "http://a", "--hit-ratio", "1.5"], {}),
+        (["--cache", "http://c", "--cas", "http://a", "--duration", "0s"], {}),
+        (["--cache", "http://c", "--skip-upload", "--hit-ratio", "0.5"], {}),
+        ([], {**GO_ENV, "CONTENT_SIZE": "big"}),
+    ],
+)
+def test_invalid_configs(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        config(argv, env)
+
+
+def test_addr_to_url() -> None:
+    assert addr_to_url("host:1") == "http://host:1"
+    assert addr_to_url("http://host:1/") == "http://host:1"

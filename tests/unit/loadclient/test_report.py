@@ -1,0 +1,106 @@
+"""The JSON report has Vegeta's exact field set, names, types and units, plus extras."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from loadclient.metrics import INTEGRITY, STATUS, Metrics
+from loadclient.report import VEGETA_FIELDS, VEGETA_LATENCY_FIELDS, build, rfc3339
+
+MS = 1_000_000
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+
+# Types as Go's encoding/json writes vegeta.Metrics, read back by Python's json.
+VEGETA_TYPES: dict[str, type | tuple[type, ...]] = {
+    "latencies": dict, "bytes_in": dict, "bytes_out": dict, "earliest": str, "latest": str,
+    "end": str, "duration": int, "wait": int, "requests": int, "rate": float,
+    "throughput": float, "success": float, "status_codes": dict, "errors": list,
+}  # fmt: skip
+
+
+def sample_metrics() -> Metrics:
+    m = Metrics(1_000_000_000)
+    start = 10_000 * MS
+    for k in range(100):
+        due = start + k * 10 * MS
+        sent, done = due + 100_000, due + 2 * MS + k * 1000
+        if k == 13:
+            m.add(start, due, sent, done, 404, 50, 0, STATUS, "GET x: 404 Not Found", None)
+        elif k == 14:
+            m.add(start, due, sent, done, 200, 25, 0, INTEGRITY, "GET x: wrong body", b"hit")
+        else:
+            m.add(start, due, sent, done, 200, 25, 0, None, "", b"hit" if k % 2 else b"miss")
+    return m
+
+
+def roundtrip(report: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(report))  # type: ignore[no-any-return]
+
+
+def test_vegeta_fields_names_and_types() -> None:
+    r = roundtrip(build(sample_metrics(), wall_offset_ns=1_700_000_000 * 10**9, target_rate=100))
+    for name in VEGETA_FIELDS:
+        assert isinstance(r[name], VEGETA_TYPES[name]), name
+    assert set(r["latencies"]) >= set(VEGETA_LATENCY_FIELDS)
+    assert all(type(r["latencies"][k]) is int for k in VEGETA_LATENCY_FIELDS)
+    for block in ("bytes_in", "bytes_out"):
+        assert set(r[block]) == {"total", "mean"}
+        assert type(r[block]["total"]) is int and type(r[block]["mean"]) is float
+    for stamp in ("earliest", "latest", "end"):
+        assert RFC3339.fullmatch(r[stamp]), r[stamp]
+    assert all(type(k) is str and type(v) is int for k, v in r["status_codes"].items())
+    assert all(type(e) is str for e in r["errors"])
+
+
+def test_vegeta_values_and_units() -> None:
+    r = build(sample_metrics(), wall_offset_ns=0, target_rate=100)
+    assert r["requests"] == 100
+    assert r["status_codes"] == {"200": 99, "404": 1}
+    assert r["success"] == 0.98
+    assert r["errors"] == ["GET x: 404 Not Found", "GET x: wrong body"]
+    assert r["duration"] == 990 * MS  # first to last send, nanoseconds
+    assert r["wait"] == 2 * MS + 99_000 - 100_000  # last send to last answer
+    assert r["rate"] == 100 / 0.99
+    assert r["throughput"] == 98 / ((r["duration"] + r["wait"]) / 1e9)
+    assert r["latencies"]["min"] == 2 * MS
+    assert r["latencies"]["max"] == 2 * MS + 99_000
+    assert r["latencies"]["total"] == sum(2 * MS + k * 1000 for k in range(100))
+    assert r["bytes_in"] == {"total": 99 * 25 + 50, "mean": (99 * 25 + 50) / 100}
+    assert r["bytes_out"] == {"total": 0, "mean": 0.0}
+
+
+def test_extras_sit_beside_vegeta_fields() -> None:
+    r = build(sample_metrics(), wall_offset_ns=0, target_rate=100)
+    assert {"99.9th", "99.99th"} <= set(r["latencies"])
+    assert r["service_time"]["min"] == 2 * MS - 100_000
+    assert r["send_lag"]["max"] == 100_000
+    assert r["target_rate"] == 100.0
+    assert r["achieved_rate"] == 99 / 0.99
+    assert r["integrity"] == {"checked": 99, "ok": 98, "mismatched": 1}
+    assert r["cache"]["hit"] == 50 and r["cache"]["miss"] == 49
+    assert r["error_counts"]["status"] == 1 and r["error_counts"]["integrity"] == 1
+
+
+def test_empty_run_is_still_a_full_report() -> None:
+    r = roundtrip(build(Metrics(1_000_000_000), wall_offset_ns=0, target_rate=10))
+    assert set(VEGETA_FIELDS) <= set(r)
+    assert r["requests"] == 0 and r["success"] == 0.0 and r["earliest"] == "0001-01-01T00:00:00Z"
+
+
+def test_rfc3339_matches_go() -> None:
+    assert rfc3339(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert rfc3339(1_700_000_000_120_000_000) == "2023-11-14T22:13:20.12Z"
+    assert rfc3339(1_700_000_000_000_000_000) == "2023-11-14T22:13:20Z"
+
+
+def test_merged_workers_report_like_one() -> None:
+    one = sample_metrics()
+    a, b = sample_metrics(), sample_metrics()
+    a.merge(b)
+    ra, r1 = build(a, wall_offset_ns=0, target_rate=1), build(one, wall_offset_ns=0, target_rate=1)
+    assert ra["requests"] == 2 * r1["requests"]
+    assert ra["latencies"]["99th"] == r1["latencies"]["99th"]
+    assert ra["status_codes"] == {"200": 198, "404": 2}
+    assert ra["errors"] == r1["errors"]
