@@ -61,28 +61,18 @@ class Group:
         self._negative_lock = threading.Lock()
 
     def cached(self, key: str) -> bytes | None:
-        """Cached returns a cached value and counts the hit, or returns None and counts nothing.
+        """Cached returns a cached value (counted as a hit) or None; this is the hot path.
 
-        This is the whole hot path; a miss is counted by the get that follows it.
+        A miss is not counted here: the load that follows it is.
         """
         value = self.main.get(key)
         if value is None:
             value = self.hot.get(key)
-            if value is None:
-                return None
-        self.counters.hit()
-        return value
-
-    def lookup(self, key: str) -> bytes | None:
-        """Lookup returns a cached value or None, counting the get either way."""
-        value = self.cached(key)
-        if value is None:
-            self.counters.add("Gets")
         return value
 
     def get(self, digest: Digest) -> tuple[bytes, str]:
         """Get returns the blob and where it came from (HIT, PEER or MISS)."""
-        value = self.lookup(digest.hex)
+        value = self.cached(digest.hex)
         if value is not None:
             return value, HIT
         return self._load(digest, forward=True)
@@ -90,7 +80,7 @@ class Group:
     def get_for_peer(self, digest: Digest) -> bytes:
         """Get_for_peer answers the peer endpoint: own cache or own origin load, never forwarded."""
         self.counters.add("ServerRequests")
-        value = self.lookup(digest.hex)
+        value = self.cached(digest.hex)
         if value is not None:
             return value
         return self._load(digest, forward=False)[0]
@@ -115,9 +105,9 @@ class Group:
         # Singleflight merges only overlapping loads: one that finished just before
         # this fill started has already cached the value.
         key = digest.hex
-        value = self.main.get(key)
+        value = self.main.peek(key)
         if value is None:
-            value = self.hot.get(key)
+            value = self.hot.peek(key)
         if value is not None:
             return value, HIT
         self.counters.add("LoadsDeduped")
@@ -192,8 +182,12 @@ class Group:
     def stats(self) -> dict[str, Any]:
         """Stats returns groupcache's counters plus each cache's size, items and evictions."""
         main, hot = self.main.stats(), self.hot.stats()
+        counters = self.counters.snapshot()
+        hits = main.hits + hot.hits
         return {
-            **self.counters.snapshot(),
+            "Gets": hits + counters["Loads"],
+            "CacheHits": hits,
+            **counters,
             "main": asdict(main),
             "hot": asdict(hot),
         }

@@ -14,6 +14,7 @@ class CacheStats:
 
     bytes: int
     items: int
+    hits: int
     evictions: int
 
 
@@ -45,14 +46,22 @@ class ByteLRU:
         )
         self._lru = _CountingLRU(max(max_bytes, 1))
         self._lock = threading.Lock()
+        self._hits = 0
 
     def get(self, key: str) -> bytes | None:
-        """Get returns the value for key, or None, and marks it recently used."""
+        """Get returns the value for key, or None, marks it recently used and counts a hit."""
         with self._lock:
             try:
-                return self._lru[key]  # one lookup; .get() would do two
+                value = self._lru[key]  # one lookup; .get() would do two
             except KeyError:
                 return None
+            self._hits += 1  # under the lock already taken: a hit costs no other lock
+            return value
+
+    def peek(self, key: str) -> bytes | None:
+        """Peek returns the value for key, or None, without counting a hit."""
+        with self._lock:
+            return self._lru.get(key)
 
     def add(self, key: str, value: bytes) -> bool:
         """Add caches value unless it is over the per-item limit; it reports whether it did.
@@ -72,5 +81,6 @@ class ByteLRU:
             return CacheStats(
                 bytes=int(self._lru.currsize),
                 items=len(self._lru),
+                hits=self._hits,
                 evictions=self._lru.evictions,
             )
