@@ -1,0 +1,51 @@
+"""Fixtures for loadclient's integration tests: the fault-injecting fake CAS and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Spawn
+from tests.support import PYTHON, ServerProcess, free_port
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+
+
+@pytest.fixture
+def fakecas(spawn: Spawn) -> Callable[..., ServerProcess]:
+    """Fakecas starts fakecas.py on a free port; keyword options become its flags."""
+
+    def _start(**options: Any) -> ServerProcess:
+        port = free_port()
+        argv = [PYTHON, str(HERE / "fakecas.py"), "--port", str(port)]
+        for name, value in options.items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+        return spawn(argv, base_url=f"http://127.0.0.1:{port}", name="fakecas")
+
+    return _start
+
+
+@dataclass
+class Run:
+    """Run is one finished `loadclient` process."""
+
+    code: int
+    report: dict[str, Any] | None
+    stderr: str
+
+
+def run_loadclient(*args: str, timeout_s: float = 30.0, cwd: Path = REPO) -> Run:
+    """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout."""
+    proc = subprocess.run(
+        [PYTHON, "-m", "loadclient", "run", *args],
+        capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
+    )  # fmt: skip
+    report = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return Run(proc.returncode, report, proc.stderr)

@@ -1,0 +1,152 @@
+"""Loadclient against real server processes on loopback, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.integration.loadclient.conftest import run_loadclient
+from tests.support import ServerProcess, free_port
+
+MS = 1_000_000
+Start = Callable[..., ServerProcess]
+
+
+def test_constant_rate_against_casserver(casserver: Start, tmp_path: Path) -> None:
+    cas = casserver(storage=tmp_path / "store", workers=2)
+    run = run_loadclient(
+        "--cas", cas.base_url, "--cache", cas.base_url, "--rate", "200/1s", "--duration", "2s",
+        "--size", "25000", "--html", str(tmp_path / "report.html"),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    r = run.report
+    assert r is not None
+    assert 396 <= r["requests"] <= 404  # 200/s for 2 s, within 1 %
+    assert r["success"] == 1.0, r["errors"]
+    assert r["status_codes"] == {"200": r["requests"]}
+    assert r["integrity"] == {"checked": r["requests"], "ok": r["requests"], "mismatched": 0}
+    assert r["bytes_in"]["total"] == 25000 * r["requests"]
+    assert abs(r["achieved_rate"] - 200) <= 2, r["achieved_rate"]
+    assert "Requests      [total, rate, throughput]" in run.stderr  # the text report
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and "Latency percentile spectrum" in html
+    assert "src=" not in html and "https://" not in html  # self-contained
+
+
+def test_stall_shows_in_latency_of_requests_due_during_it(fakecas: Start) -> None:
+    # The whole (single-threaded) server freezes for 500 ms before answering its 150th GET.
+    # A closed-loop client would wait with it and record one slow request per connection;
+    # requests here stay due on schedule, so ~100 of them (due during the stall) carry it.
+    srv = fakecas(stall_at=150, stall_ms=500)
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "200/1s", "--duration", "2s",
+        "--connections", "4",
+    )  # fmt: skip
+    r = run.report
+    assert r is not None, run.stderr
+    assert r["requests"] == 400 and r["success"] == 1.0
+    lat = r["latencies"]
+    assert lat["max"] >= 450 * MS, lat
+    assert lat["90th"] >= 200 * MS, lat  # ~12 % of all requests waited over 250 ms
+    assert lat["50th"] < 50 * MS, lat
+    assert r["send_lag"]["99th"] < 50 * MS  # yet every request left on time
+
+
+def test_wrong_bytes_are_errors_not_successes(fakecas: Start) -> None:
+    srv = fakecas(wrong_every=10, x_cache="hit")
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "100/1s", "--duration", "1s",
+        "--max-error-rate", "0.01",
+    )  # fmt: skip
+    assert run.code == 1, run.stderr  # the error-rate threshold failed
+    r = run.report
+    assert r is not None
+    assert r["requests"] == 100
+    assert r["success"] == 0.9
+    assert r["error_counts"]["integrity"] == 10
+    assert r["integrity"] == {"checked": 100, "ok": 90, "mismatched": 10}
+    assert r["status_codes"] == {"200": 100}
+    assert any("does not match the digest" in e for e in r["errors"]), r["errors"]
+    assert r["cache"]["hit"] == 100
+    assert "THRESHOLD FAILED: error rate" in run.stderr
+
+
+def test_unreachable_cache_gives_errors_not_a_crash(fakecas: Start) -> None:
+    srv = fakecas()
+    nobody = f"http://127.0.0.1:{free_port()}"
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", nobody, "--rate", "50/1s", "--duration", "1s",
+        "--max-error-rate", "0",
+    )  # fmt: skip
+    assert run.code == 1, run.stderr
+    r = run.report
+    assert r is not None
+    assert r["requests"] == 50 and r["success"] == 0.0
+    assert r["status_codes"] == {"0": 50}
+    assert r["error_counts"]["connect"] == 50
+    assert any("connect" in e for e in r["errors"]), r["errors"]
+    assert "Traceback" not in run.stderr
+
+
+def test_upload_rejected_is_a_clear_error_and_exit_3(fakecas: Start) -> None:
+    srv = fakecas(put_status=500)
+    run = run_loadclient("--cas", srv.base_url, "--cache", srv.base_url, "--duration", "1s")
+    assert run.code == 3
+    assert run.report is None
+    assert "upload failed: PUT" in run.stderr and "500" in run.stderr
+
+
+def test_unreachable_casserver_is_exit_3() -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    run = run_loadclient("--cas", nobody, "--cache", nobody, "--duration", "1s")
+    assert run.code == 3
+    assert "cannot reach casserver" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_usage_error_is_exit_2() -> None:
+    run = run_loadclient("--cache", "http://127.0.0.1:1", "--rate", "fast")
+    assert run.code == 2 and "invalid rate" in run.stderr
+
+
+def test_hit_ratio_asks_for_fresh_blobs_in_two_workers(fakecas: Start) -> None:
+    srv = fakecas()
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "100/1s", "--duration", "1s",
+        "--hit-ratio", "0.7", "--workers", "2", "--size", "4096",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    r = run.report
+    assert r is not None
+    assert r["requests"] == 100 and r["success"] == 1.0, r["errors"]
+    assert r["blob"]["fresh_blobs"] == 30
+    assert r["integrity"]["ok"] == 100
+
+
+def test_generator_behind_schedule_is_exit_4(fakecas: Start) -> None:
+    srv = fakecas()
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "50/1s", "--duration", "1s",
+        "--max-send-lag", "1ns",  # no real generator keeps this
+    )  # fmt: skip
+    assert run.code == 4
+    assert run.report is not None and run.report["verdict"]["behind"]
+    assert "GENERATOR FELL BEHIND: send lag p99" in run.stderr
+
+
+def test_env_fallbacks_of_the_go_client(fakecas: Start) -> None:
+    srv = fakecas()
+    addr = srv.base_url.removeprefix("http://")
+    env = {**os.environ, "CAS_SERVER_ADDR": addr, "CACHE_SERVER_ADDR": addr,
+           "CONTENT_SIZE": "1000", "ATTACK_FREQ": "20", "ATTACK_DURATION": "1",
+           "HIT_MISS_RATIO": "1.0"}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadclient", "run", "--quiet"],
+        capture_output=True, text=True, timeout=30, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["requests"] == 20 and r["bytes_in"]["total"] == 20_000 and proc.stderr == ""
