@@ -65,7 +65,6 @@ class Attacker:
         self.pacer = ConstantPacer(plan.rate, plan.duration_ns)
         self.metrics = metrics or Metrics(interval_for(plan.duration_ns))
         self.hot_request = request_bytes(plan, plan.hot_digest)
-        self.hot_view = memoryview(plan.hot)
         self.idle: list[Connection] = []
         self.busy: set[Connection] = set()
         self.opening = 0
@@ -170,7 +169,7 @@ class Attacker:
         plan = self.plan
         index = miss_index(hit, plan.miss_ratio) if plan.miss_ratio else None
         if index is None or index >= len(plan.miss_digests):
-            conn.send(Exchange(hit, due_ns, self.hot_request, plan.hot_digest, self.hot_view))
+            conn.send(Exchange(hit, due_ns, self.hot_request, plan.hot_digest, plan.hot))
         else:
             digest = plan.miss_digests[index]
             conn.send(Exchange(hit, due_ns, request_bytes(plan, digest), digest, None))

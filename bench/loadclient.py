@@ -1,0 +1,175 @@
+"""Maximum request rate of loadclient against wrk, same nginx, same run; and rate accuracy.
+
+Usage: ``.venv/bin/python bench/loadclient.py [--duration-s 4] [--rounds 3] [--connections 64]
+[--size 25000] [--accuracy-rate 5000] [--json]``
+
+Starts one nginx worker (non-daemon, generated config in a temp dir, free loopback port)
+serving one random blob at /cas/<sha256>. In alternating rounds, wrk (1 and 2 threads) and
+loadclient at rate 0 (closed model, as fast as it can; 1 and 2 worker processes) each load it
+over the same number of keep-alive connections; medians per configuration are printed with
+the ratio loadclient/wrk (target >= 0.8). Then loadclient runs the open model at a rate nginx
+keeps up with, and the achieved rate is compared with the target (target: within 1 %).
+
+Client and server share the machine's cores (and whatever else runs on it), so the figures
+are indicative; the ratio between the two clients, measured in the same run, is what counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+NGINX = "/usr/sbin/nginx"
+WRK = "/usr/bin/wrk"
+TARGET_RATIO = 0.8
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  default_type application/octet-stream;
+  server {{ listen 127.0.0.1:{port}; root {tmp}/root; }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def nginx(size: int) -> Iterator[tuple[str, Path]]:
+    """Nginx serves a random blob of size bytes; it yields the blob's URL and file."""
+    with tempfile.TemporaryDirectory(prefix="bench-loadclient-") as tmp_name:
+        tmp = Path(tmp_name)
+        blob = os.urandom(size)
+        digest = hashlib.sha256(blob).hexdigest()
+        (tmp / "root" / "cas").mkdir(parents=True)
+        (tmp / "root" / "cas" / digest).write_bytes(blob)
+        (tmp / "blob").write_bytes(blob)
+        port = free_port()
+        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        proc = subprocess.Popen([NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("nginx did not start") from None
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/cas/{digest}", tmp / "blob"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def wrk(url: str, threads: int, connections: int, duration_s: float) -> float:
+    """Wrk returns wrk's requests per second."""
+    out = subprocess.run(
+        [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m is None:
+        raise RuntimeError(f"no rate in wrk output:\n{out}")
+    return float(m.group(1))
+
+
+def loadclient(
+    url: str, blob: Path, rate: str, workers: int, connections: int, duration_s: float
+) -> dict[str, Any]:
+    """Loadclient runs `loadclient run` (no upload: nginx already has the blob), returns JSON."""
+    base = url.rsplit("/cas/", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-m", "loadclient", "run", "--cache", base, "--file", str(blob),
+         "--skip-upload", "--rate", rate, "--duration", f"{duration_s:g}s", "--quiet",
+         "--workers", str(workers), "--connections", str(connections)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if out.returncode not in (0, 4):
+        raise RuntimeError(f"loadclient exited {out.returncode}: {out.stderr}")
+    report: dict[str, Any] = json.loads(out.stdout)
+    if report["success"] < 1.0:
+        raise RuntimeError(f"loadclient saw errors: {report['errors']}")
+    return report
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration-s", type=float, default=4.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--size", type=int, default=25_000)
+    p.add_argument("--accuracy-rate", type=int, default=5000, help="open-model rate (req/s)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    a = p.parse_args()
+    rates: dict[str, list[float]] = {}
+    with nginx(a.size) as (url, blob):
+        for r in range(a.rounds):
+            for n in (1, 2):
+                rates.setdefault(f"wrk -t{n}", []).append(wrk(url, n, a.connections, a.duration_s))
+                rep = loadclient(url, blob, "0", n, a.connections, a.duration_s)
+                rates.setdefault(f"loadclient --workers {n}", []).append(rep["rate"])
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()))
+        acc = loadclient(url, blob, f"{a.accuracy_rate}/1s", 1, a.connections, a.duration_s)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    best_wrk = max(v for k, v in med.items() if k.startswith("wrk"))
+    best_lc = max(v for k, v in med.items() if k.startswith("loadclient"))
+    print(f"\n{a.size} B blob from one nginx worker, {a.connections} connections, "
+          f"{a.duration_s:g}s runs, medians of {a.rounds} rounds (requests/s):")  # fmt: skip
+    for k, v in med.items():
+        print(f"  {k:<24}{v:>10.0f}")
+    ratio = best_lc / best_wrk
+    verdict = "ok" if ratio >= TARGET_RATIO else f"below target {TARGET_RATIO}"
+    print(
+        f"  best loadclient / best wrk = {best_lc:.0f} / {best_wrk:.0f} = {ratio:.2f} ({verdict})"
+    )
+    for n in (1, 2):
+        print(f"  same threads ({n}): {med[f'loadclient --workers {n}'] / med[f'wrk -t{n}']:.2f}")
+    expected = a.accuracy_rate * a.duration_s
+    accuracy = acc["achieved_rate"] / acc["target_rate"]
+    print(f"\nopen model at {a.accuracy_rate}/s for {a.duration_s:g}s: requests {acc['requests']} "
+          f"(expected {expected:.0f}), achieved {acc['achieved_rate']:.1f}/s = {accuracy:.4f} "
+          f"of target, send lag p99 {acc['send_lag']['99th'] / 1e6:.2f} ms, "
+          f"latency p99 {acc['latencies']['99th'] / 1e6:.2f} ms, "
+          f"behind: {acc['verdict']['behind'] or 'no'}")  # fmt: skip
+    if a.json:
+        print(json.dumps({"medians": med, "ratio": ratio, "accuracy": accuracy,
+                          "accuracy_requests": acc["requests"], "expected": expected}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
