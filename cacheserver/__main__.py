@@ -49,12 +49,14 @@ def load_app(config: Config) -> Callable[..., Any]:
 def log_config(level: str) -> dict[str, Any]:
     """Log_config is the JSON logging dict, with the servers' own loggers routed into it."""
     config = logs.dict_config(level)
-    quiet = {"handlers": ["stdout"], "level": level, "propagate": False}
+    server = {"handlers": ["stdout"], "level": level, "propagate": False}
+    # No access log line per request: on the hot path it would cost more than the hit.
+    access = {"handlers": ["stdout"], "level": "WARNING", "propagate": False}
     config["loggers"] = {
-        "_granian": quiet,
-        "granian.access": quiet,
-        "gunicorn.error": quiet,
-        "gunicorn.access": quiet,
+        "_granian": server,
+        "granian.access": access,
+        "gunicorn.error": server,
+        "gunicorn.access": access,
     }
     return config
 
@@ -93,6 +95,8 @@ def serve_gunicorn(config: Config) -> None:
                 "keepalive": 30,
                 "logconfig_dict": log_config(config.log_level),
                 "accesslog": None,
+                # One per-user path shared by every gunicorn on the host: not ours to take.
+                "control_socket_disable": True,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)

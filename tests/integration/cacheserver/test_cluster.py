@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from cascommon.digest import sha256_hex
 from tests.integration.cacheserver.conftest import CacheCluster
@@ -57,6 +58,10 @@ def test_headers_ranges_not_found_and_bad_keys(cache_cluster: Start) -> None:
     assert resp.headers["ETag"] == f'"{digest}"'
     assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert resp.headers["Content-Type"] == "application/octet-stream"
+    for _ in range(2):  # a miss and a hit
+        head = requests.head(f"{cluster.urls[0]}/cas/{digest}", timeout=5)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["Content-Length"] == str(len(data))
     part = cluster.get(0, digest, headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == data[10:20]
     assert cluster.get(0, digest, headers={"If-None-Match": f'"{digest}"'}).status_code == 304
@@ -128,13 +133,15 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         assert elapsed < 5, elapsed
 
 
-def test_member_logs_are_json(cache_cluster: Start) -> None:
-    cluster = cache_cluster(n=1)
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_member_logs_are_json(cache_cluster: Start, server: str) -> None:
+    cluster = cache_cluster(n=1, server=server)
     digest = cluster.put(os.urandom(100))
     for _ in range(3):
         cluster.get(0, digest)
     lines = cluster.members[0].log_path.read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
+    assert not [r for r in records if digest in r.get("message", "")]  # no access log
     fills = [r for r in records if r.get("message") == "cache fill"]
     assert len(fills) == 1 and fills[0]["digest"] == digest and fills[0]["x_cache"] == "miss"
 
