@@ -146,3 +146,10 @@ def test_docker_compose_accepts_the_file() -> None:
 
 def test_image_tag_is_overridable() -> None:
     assert re.fullmatch(r"\$\{CAS_IMAGE:-[\w.-]+:[\w.-]+\}", services()["casserver"]["image"])
+
+
+def test_healthcheck_snippets_are_valid_python() -> None:
+    for name, svc in services().items():
+        test = svc.get("healthcheck", {}).get("test", [])
+        if test[1:3] == ["python", "-c"]:
+            compile(test[3], f"{name} healthcheck", "exec")

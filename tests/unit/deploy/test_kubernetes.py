@@ -36,6 +36,7 @@ EXPECTED = {
     ("Service", "cacheserver"),
     ("Service", "cacheserver-peers"),
     ("StatefulSet", "cacheserver"),
+    ("PodDisruptionBudget", "cacheserver"),
     ("Job", "loadclient"),
     ("Ingress", "cache"),
     ("Ingress", "origin"),
@@ -278,3 +279,14 @@ def test_monitoring_rules_are_the_compose_rules() -> None:
     assert (ROOT / "k8s/monitoring/cas-harness.rules.yml").read_text() == shared.read_text()
     config_map = objs_by_name("k8s/monitoring")[("ConfigMap", "prometheus-config")]
     assert set(config_map["data"]) == {"prometheus.yml", "cas-harness.rules.yml"}
+
+
+def test_inline_python_is_valid() -> None:
+    found = 0
+    for obj in workloads("k8s"):
+        for container in containers(obj, init=True):
+            command = container.get("command", [])
+            if command[:2] == ["python", "-c"]:
+                compile(command[2], container["name"], "exec")
+                found += 1
+    assert found == 1, "the loadclient Job's wait-for-stack init container"
