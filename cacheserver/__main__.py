@@ -19,7 +19,9 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     p = argparse.ArgumentParser(prog="cacheserver", description=__doc__)
     p.add_argument("--host", help=f"listen address (CACHE_HOST, {base.host})")
     p.add_argument("--port", type=int, help=f"listen port (LISTEN_PORT, {base.port})")
-    p.add_argument("--origin", dest="origin_url", help="casserver base URL (CAS_SERVER_URL)")
+    p.add_argument(
+        "--origin", dest="origin_url", help="casserver base URL (CAS_SERVER_URL or CAS_SERVER_ADDR)"
+    )
     p.add_argument("--peers", help="comma-separated member base URLs (CACHE_PEERS)")
     p.add_argument("--self", dest="self_url", help="this member's base URL (CACHE_SELF)")
     p.add_argument("--peers-dns", help="name:port of a headless Service (CACHE_PEERS_DNS)")
@@ -30,6 +32,13 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     p.add_argument("--threads", type=int, help=f"request threads (CACHE_THREADS, {base.threads})")
     p.add_argument("--peer-timeout-s", type=float, help="CACHE_PEER_TIMEOUT_S")
     p.add_argument("--origin-timeout-s", type=float, help="CACHE_ORIGIN_TIMEOUT_S")
+    p.add_argument(
+        "--peer-backoff-s",
+        dest="peer_max_backoff_s",
+        type=float,
+        help="longest backoff from a failing peer (CACHE_PEER_BACKOFF_S)",
+    )
+    p.add_argument("--negative-ttl-s", type=float, help="404 cache time (CACHE_NEGATIVE_TTL_S)")
     p.add_argument("--log-level", type=str.upper, help=f"LOG_LEVEL, {base.log_level}")
     p.add_argument("--server", choices=SERVERS, help=f"WSGI server (CACHE_SERVER, {base.server})")
     args = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}
