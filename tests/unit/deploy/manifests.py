@@ -57,9 +57,9 @@ def build_without_kubectl(directory: Path) -> list[Obj]:
     """Build_without_kubectl renders the kustomize subset k8s/ uses.
 
     That is: ``resources`` (files or kustomization directories), ``namespace``,
-    ``labels`` on metadata only, ``images``, and ``configMapGenerator`` from files with
-    ``generatorOptions.disableNameSuffixHash``. Anything else is refused rather than
-    silently ignored.
+    ``labels`` on metadata only, ``images``, and ``configMapGenerator`` from files
+    (``path`` or ``key=path``) with ``generatorOptions.disableNameSuffixHash``.
+    Anything else is refused rather than silently ignored.
     """
     kustomization = load_yaml(directory / "kustomization.yaml")
     known = {
@@ -91,7 +91,11 @@ def _generated_config_maps(directory: Path, kustomization: Obj) -> list[Obj]:
         raise NotImplementedError("configMapGenerator without disableNameSuffixHash")
     maps = []
     for gen in generators:
-        data = {Path(f).name: (directory / f).read_text() for f in gen["files"]}
+        data = {}
+        for entry in gen["files"]:
+            # "key=path" names the key; a bare path is keyed by its file name.
+            key, _, path = entry.rpartition("=")
+            data[key or Path(path).name] = (directory / path).read_text()
         maps.append(
             {
                 "apiVersion": "v1",

@@ -7,7 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 
-from tests.unit.deploy.manifests import PROGRAMS, ROOT
+from tests.unit.deploy.manifests import PROGRAMS, ROOT, kustomize_build, pod_spec
 
 BUILD_TOOLS = ("gcc", "g++", "build-essential", "make", "python3-dev", "libc6-dev")
 
@@ -82,10 +82,14 @@ def test_runs_as_a_fixed_non_root_uid() -> None:
 
 
 def test_uid_matches_the_manifests() -> None:
-    uid = [i.args for i in final_stage() if i.name == "USER"][-1].split(":")[0]
-    for path in (ROOT / "k8s").glob("*.yaml"):
-        for found in re.findall(r"runAsUser: (\d+)", path.read_text()):
-            assert found == uid, path
+    uid = int([i.args for i in final_stage() if i.name == "USER"][-1].split(":")[0])
+    checked = 0
+    for obj in kustomize_build(ROOT / "k8s"):
+        spec = pod_spec(obj)
+        if spec is not None:
+            assert spec["securityContext"]["runAsUser"] == uid, obj["metadata"]["name"]
+            checked += 1
+    assert checked == 3
 
 
 def test_command_is_chosen_at_run_time() -> None:

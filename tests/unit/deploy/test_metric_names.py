@@ -87,9 +87,5 @@ def test_alert_rules_query_exported_metrics(path: Path, exported: set[str]) -> N
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_dashboards_query_exported_metrics(path: Path, exported: set[str]) -> None:
-    used: set[str] = set()
     for expr in dashboard_exprs(path):
-        names = promql_metric_names(expr)
-        assert names <= exported, expr
-        used |= names
-    assert used, "the dashboard queries nothing"
+        assert promql_metric_names(expr) <= exported, expr
