@@ -1,0 +1,103 @@
+"""The deploy scripts, run against stub docker/minikube/kubectl that record their calls.
+
+Neither Docker nor a cluster is needed: the stubs answer like the real tools would on
+success, and the tests check what the scripts asked them to do, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.unit.deploy.manifests import ROOT, build_without_kubectl, containers
+
+# Each stub appends its argv to calls.log; kubectl also keeps what it was asked to apply.
+STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$STUB_LOG"
+case "$(basename "$0") $*" in
+    "kubectl --context minikube apply -k "*) cp -R "${@: -1}" "$STUB_DIR/applied" ;;
+    *"get job loadclient -o jsonpath={.status.succeeded}") echo 1 ;;
+    *"get job loadclient -o jsonpath={.status.failed}") echo "" ;;
+    *"logs job/loadclient -c loadclient") echo '{"requests": 1}' ;;
+    "minikube -p minikube ip") echo 192.0.2.10 ;;
+esac
+exit 0
+"""
+
+
+def run(
+    script: str, tmp_path: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for tool in ("docker", "minikube", "kubectl"):
+        (stubs / tool).write_text(STUB)
+        (stubs / tool).chmod(0o755)
+    log = tmp_path / "calls.log"
+    env = {
+        **os.environ,
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "STUB_LOG": str(log),
+        "STUB_DIR": str(tmp_path),
+    }
+    env.pop("MINIKUBE_PROFILE", None)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done, log.read_text().splitlines() if log.exists() else []
+
+
+def test_compose_up_builds_once_waits_then_runs_the_load_test(tmp_path: Path) -> None:
+    done, calls = run("compose-up", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert calls == [
+        "docker compose version",
+        "docker compose build casserver",
+        "docker compose up --detach --no-build --wait",
+        "docker compose run --rm --no-deps loadclient",
+    ]
+
+
+def test_compose_up_without_load(tmp_path: Path) -> None:
+    done, calls = run("compose-up", tmp_path, "--no-load")
+    assert done.returncode == 0, done.stderr
+    assert "docker compose run --rm --no-deps loadclient" not in calls
+
+
+@pytest.mark.parametrize("monitoring", [False, True])
+def test_k8s_up_applies_the_tree_with_a_fresh_image_tag(tmp_path: Path, monitoring: bool) -> None:
+    done, calls = run("k8s-up", tmp_path, *(["--monitoring"] if monitoring else []))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"requests": 1}\n'
+    kube = [c.removeprefix("kubectl --context minikube ") for c in calls if c.startswith("kubectl")]
+    build = next(c for c in calls if c.startswith("minikube -p minikube image build"))
+    tag = build.split("-t cas-harness:")[1].split()[0]
+    assert "minikube -p minikube addons enable ingress" in calls
+    # The old Job goes first: a Job's pod template cannot be changed in place.
+    assert kube.index("-n cas delete job loadclient --ignore-not-found --wait=true") < next(
+        i for i, c in enumerate(kube) if c.startswith("apply -k ")
+    )
+    assert "-n cas rollout status statefulset/cacheserver --timeout=300s" in kube
+    assert ("-n cas rollout status deployment/grafana --timeout=300s" in kube) is monitoring
+
+    applied = build_without_kubectl(tmp_path / "applied")
+    images = {c["image"] for obj in applied for c in containers(obj, init=True)}
+    assert f"cas-harness:{tag}" in images
+    assert "cas-harness:local" not in images
+    kinds = {obj["kind"] for obj in applied}
+    assert ("Deployment" in kinds) is monitoring
+
+
+def test_scripts_refuse_unknown_arguments(tmp_path: Path) -> None:
+    for script in ("compose-up", "k8s-up"):
+        (tmp_path / script).mkdir()
+        done, calls = run(script, tmp_path / script, "--bogus")
+        assert done.returncode == 2
+        assert calls == []
