@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -99,3 +102,56 @@ def test_env_names_are_read_by_the_program(where: str, program: str, names: set[
 def test_documented_names_are_read_by_the_programs() -> None:
     for program, names in DOCUMENTED.items():
         assert names <= read_by(program), f"{program}: {sorted(names - read_by(program))}"
+
+
+# Values the downward API would fill in.
+FIELD_VALUES = {"status.podIP": "10.244.0.7"}
+
+
+def k8s_values(container: dict[str, Any]) -> dict[str, str]:
+    """K8s_values resolves a container's env as the kubelet would ($(VAR) and fieldRef)."""
+    out: dict[str, str] = {}
+    for var in container.get("env", []):
+        if "valueFrom" in var:
+            out[var["name"]] = FIELD_VALUES[var["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:
+            out[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: out[m.group(1)], var["value"])
+    return out
+
+
+def environments() -> list[tuple[str, str, dict[str, str]]]:
+    out = []
+    for name, svc in load_yaml(ROOT / "docker-compose.yml")["services"].items():
+        program = program_of(svc.get("command"))
+        if program:
+            # Compose substitutes ${VAR:-default}; the defaults are what CI would see.
+            env = {
+                k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v))
+                for k, v in (svc.get("environment") or {}).items()
+            }
+            out.append((f"compose:{name}", program, env))
+    for obj in kustomize_build(ROOT / "k8s"):
+        for container in containers(obj, init=False):
+            program = program_of(container.get("command"))
+            if program:
+                out.append((f"k8s:{obj['metadata']['name']}", program, k8s_values(container)))
+    return out
+
+
+ENVIRONMENTS = environments()
+
+
+@pytest.mark.parametrize(
+    ("where", "program", "env"), ENVIRONMENTS, ids=[e[0] for e in ENVIRONMENTS]
+)
+def test_the_program_accepts_the_values(where: str, program: str, env: dict[str, str]) -> None:
+    """The program's own Config.from_env takes every value as deployed."""
+    config = importlib.import_module(f"{program}.config").Config.from_env(env)
+    if program == "casserver":
+        assert str(config.storage_dir) == "/data"
+    elif program == "cacheserver":
+        assert config.origin_url == "http://casserver:5000"
+        assert config.member_url in {*config.peers, "http://10.244.0.7:18001"}
+    else:
+        config.validate()
+        assert config.cas_url == "http://casserver:5000"
