@@ -1,0 +1,111 @@
+"""Upstream and Peer over real loopback sockets: error mapping, reuse, backoff."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
+from cacheserver.peers import Peer
+from cacheserver.upstream import Upstream
+
+
+class Origin(ThreadingHTTPServer):
+    """Origin answers /ok with a body, /missing with 404, anything else with 500."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        self.connections += 1
+        return super().get_request()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        status, body = {"/ok": (200, b"hello"), "/missing": (404, b"")}.get(
+            self.path, (500, b"boom")
+        )
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def origin() -> Iterator[Origin]:
+    server = Origin()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def url(server: Origin) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_statuses_map_to_errors_and_connections_are_reused(origin: Origin) -> None:
+    upstream = Upstream(url(origin), timeout_s=2)
+    assert upstream.get("/ok") == b"hello"
+    assert upstream.get("/ok") == b"hello"
+    with pytest.raises(NotFound):
+        upstream.get("/missing")
+    with pytest.raises(Unavailable):
+        upstream.get("/other")
+    assert origin.connections == 1
+    upstream.close()
+
+
+def test_refused_connection_is_unavailable_not_a_timeout() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        upstream = Upstream(f"http://127.0.0.1:{port}", timeout_s=5)
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as info:
+            upstream.get("/x")
+        assert not isinstance(info.value, UpstreamTimeout)
+        assert time.monotonic() - started < 1
+
+
+def test_silent_server_is_a_timeout_within_bound() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()  # accepts (by the kernel) but never answers
+        upstream = Upstream(f"http://127.0.0.1:{s.getsockname()[1]}", timeout_s=0.3)
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout):
+            upstream.get("/x")
+        assert time.monotonic() - started < 2
+
+
+def test_base_url_must_be_http() -> None:
+    with pytest.raises(ValueError):
+        Upstream("ftp://x", timeout_s=1)
+
+
+def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
+    now = [100.0]
+    peer = Peer("http://p:1", timeout_s=1, max_backoff_s=1.0, clock=lambda: now[0])
+    assert peer.available()
+    assert [peer.failed() for _ in range(4)] == [0.25, 0.5, 1.0, 1.0]
+    assert not peer.available()
+    now[0] += 1.0
+    assert peer.available()
+    peer.failed()
+    peer.succeeded()
+    assert peer.available()
+    assert peer.failed() == 0.25
