@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-latency", metavar="DUR", help="largest single latency")
     t.add_argument("--min-throughput", type=float, metavar="N", help="successful requests/s")
     s = r.add_argument_group("schedule (exit 4 when the generator falls behind)")
-    s.add_argument("--max-send-lag", metavar="DUR", help="p99 send lag allowed (10ms)")
+    s.add_argument("--max-send-lag", metavar="DUR", help="p99 send lag allowed (20ms)")
     s.add_argument("--min-rate-ratio", type=float, help="achieved/target rate allowed (0.99)")
     return p  # fmt: skip
 

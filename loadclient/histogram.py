@@ -52,19 +52,26 @@ class Histogram:
         self.min = 0
         self.max = 0
 
-    def record(self, value: int) -> None:
-        """Record adds one value; negatives count as 0 and huge values saturate."""
-        if value < 0:
-            value = 0
-        elif value > MAX_VALUE:
-            value = MAX_VALUE
-        self.counts[bucket_index(value)] += 1
-        if self.total == 0 or value < self.min:
-            self.min = value
+    def record(self, value: int) -> int:
+        """Record adds one value (negatives count as 0, huge ones saturate); returns its bucket."""
+        # bucket_index inlined: this runs several times per request on the hot path.
+        if value < SUB_BUCKETS:
+            if value < 0:
+                value = 0
+            index = value
+        else:
+            if value > MAX_VALUE:
+                value = MAX_VALUE
+            shift = value.bit_length() - _SUB_BITS
+            index = SUB_BUCKETS + (shift - 1) * HALF + (value >> shift) - HALF
+        self.counts[index] += 1
         if value > self.max:
             self.max = value
+        if value < self.min or not self.total:
+            self.min = value
         self.total += 1
         self.sum += value
+        return index
 
     def merge(self, other: Histogram) -> None:
         """Merge adds other's values to this histogram."""

@@ -21,6 +21,10 @@ PROTOCOL: Final = "protocol"  # connection closed early or an unparseable respon
 ERROR_KINDS: Final = (CONNECT, TIMEOUT, STATUS, INTEGRITY, PROTOCOL)
 
 CACHE_RESULTS: Final = ("hit", "peer", "miss", "none", "other")
+_CACHE_KEYS: Final[dict[bytes | None, str]] = {
+    None: "none", b"hit": "hit", b"peer": "peer", b"miss": "miss",
+    b"HIT": "hit", b"PEER": "peer", b"MISS": "miss",
+}  # fmt: skip
 
 
 class Metrics:
@@ -31,7 +35,7 @@ class Metrics:
         self.successes = 0
         self.bytes_in = 0
         self.bytes_out = 0
-        self.status_codes: dict[str, int] = {}
+        self.status_codes: dict[int, int] = {}
         self.errors: list[str] = []
         self.error_counts: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
         self.cache: dict[str, int] = dict.fromkeys(CACHE_RESULTS, 0)
@@ -43,6 +47,7 @@ class Metrics:
         self.latest_ns = 0  # monotonic send time of the last request
         self.end_ns = 0  # monotonic time the last response completed
         self.series = Series(interval_ns)
+        self.cpu_s = 0.0  # CPU time (user + system) the attacking processes used
 
     def add(
         self,
@@ -59,16 +64,16 @@ class Metrics:
     ) -> None:
         """Add records one request: due, sent (0 if never sent) and completion times (monotonic)."""
         self.requests += 1
-        key = str(status)
-        self.status_codes[key] = self.status_codes.get(key, 0) + 1
+        codes = self.status_codes
+        codes[status] = codes.get(status, 0) + 1
         self.bytes_in += bytes_in
         self.bytes_out += bytes_out
         latency = done_ns - due_ns
-        self.latency.record(latency)
+        bucket = self.latency.record(latency)
         if sent_ns:
             self.service.record(done_ns - sent_ns)
             self.send_lag.record(sent_ns - due_ns)
-            if self.earliest_ns == 0 or sent_ns < self.earliest_ns:
+            if sent_ns < self.earliest_ns or not self.earliest_ns:
                 self.earliest_ns = sent_ns
             if sent_ns > self.latest_ns:
                 self.latest_ns = sent_ns
@@ -82,8 +87,9 @@ class Metrics:
                 self.errors.append(error)
         if status == 200:
             self.bodies_checked += 1
-            self.cache[_cache_result(cache)] += 1
-        self.series.add(due_ns - start_ns, latency, status, error_kind is not None)
+            key = _CACHE_KEYS.get(cache) or _cache_result(cache)
+            self.cache[key] += 1
+        self.series.add(due_ns - start_ns, latency, bucket, status, error_kind is not None)
 
     def merge(self, other: Metrics) -> None:
         """Merge adds another worker's metrics to these."""
@@ -91,8 +97,8 @@ class Metrics:
         self.successes += other.successes
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
-        for k, v in other.status_codes.items():
-            self.status_codes[k] = self.status_codes.get(k, 0) + v
+        for code, n in other.status_codes.items():
+            self.status_codes[code] = self.status_codes.get(code, 0) + n
         for e in other.errors:
             if len(self.errors) < MAX_DISTINCT_ERRORS and e not in self.errors:
                 self.errors.append(e)
@@ -101,6 +107,7 @@ class Metrics:
         for k, v in other.cache.items():
             self.cache[k] = self.cache.get(k, 0) + v
         self.bodies_checked += other.bodies_checked
+        self.cpu_s += other.cpu_s
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.send_lag.merge(other.send_lag)

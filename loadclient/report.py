@@ -81,7 +81,7 @@ def build(
         "rate": rate,
         "throughput": throughput,
         "success": m.successes / n if n else 0.0,
-        "status_codes": dict(sorted(m.status_codes.items())),
+        "status_codes": {str(k): v for k, v in sorted(m.status_codes.items())},
         "errors": list(m.errors),
         # Extras, beside Vegeta's fields.
         "service_time": latency_block(m.service),
@@ -96,6 +96,10 @@ def build(
         },
         "cache": dict(m.cache),
         "histogram_relative_error": RELATIVE_ERROR,
+        "client_cpu": {
+            "seconds": round(m.cpu_s, 3),
+            "per_request_us": round(m.cpu_s / n * 1e6, 2) if n else 0.0,
+        },
     }
     report.update(extras or {})
     return report

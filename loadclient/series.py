@@ -6,9 +6,10 @@ import math
 from typing import Final
 
 from loadclient.durations import NS_PER_S
+from loadclient.histogram import bucket_bounds
 
 MAX_POINTS: Final = 600
-_STEPS_PER_DOUBLING: Final = 16  # ~4 % wide buckets: plenty for a chart, tiny in memory
+_COARSE_SHIFT: Final = 6  # 64 histogram buckets in one: ~6 % wide, plenty for a chart
 
 
 def interval_for(duration_ns: int) -> int:
@@ -47,9 +48,9 @@ class Series:
         self.interval_ns = interval_ns
         self.points: dict[int, Point] = {}
 
-    def add(self, offset_ns: int, latency_ns: int, status: int, error: bool) -> None:
-        """Add counts one request due offset_ns after the start."""
-        i = max(0, offset_ns) // self.interval_ns
+    def add(self, offset_ns: int, latency_ns: int, bucket: int, status: int, error: bool) -> None:
+        """Add counts one request due offset_ns after the start; bucket is its Histogram index."""
+        i = offset_ns // self.interval_ns if offset_ns > 0 else 0
         p = self.points.get(i)
         if p is None:
             p = self.points[i] = Point()
@@ -58,9 +59,11 @@ class Series:
             p.errors += 1
         if latency_ns > p.max_ns:
             p.max_ns = latency_ns
-        b = _coarse(latency_ns)
-        p.buckets[b] = p.buckets.get(b, 0) + 1
-        p.codes[status] = p.codes.get(status, 0) + 1
+        b = bucket >> _COARSE_SHIFT
+        buckets = p.buckets
+        buckets[b] = buckets.get(b, 0) + 1
+        codes = p.codes
+        codes[status] = codes.get(status, 0) + 1
 
     def merge(self, other: Series) -> None:
         """Merge adds another process's points (same interval width)."""
@@ -87,10 +90,6 @@ class Series:
         return out
 
 
-def _coarse(ns: int) -> int:
-    return 0 if ns <= 0 else int(math.log2(ns) * _STEPS_PER_DOUBLING)
-
-
 def _quantiles(buckets: dict[int, int], total: int, qs: tuple[float, ...]) -> list[int]:
     out: list[int] = []
     keys = sorted(buckets)
@@ -99,7 +98,9 @@ def _quantiles(buckets: dict[int, int], total: int, qs: tuple[float, ...]) -> li
         for k in keys:
             seen += buckets[k]
             if seen >= rank:
-                value = int(2 ** ((k + 0.5) / _STEPS_PER_DOUBLING))
+                low = bucket_bounds(k << _COARSE_SHIFT)[0]
+                high = bucket_bounds(((k + 1) << _COARSE_SHIFT) - 1)[1]
+                value = (low + high) // 2
                 break
         out.append(value)
     return out

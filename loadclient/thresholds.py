@@ -28,7 +28,7 @@ class Thresholds:
 class Schedule:
     """Schedule is how far the generator may drift before its results are called untrustworthy."""
 
-    max_send_lag_p99_ns: int = 10_000_000
+    max_send_lag_p99_ns: int = 20_000_000
     min_rate_ratio: float = 0.99
 
 

@@ -54,7 +54,8 @@ def test_no_requests_is_a_total_error_rate() -> None:
         ({}, 0),
         ({"achieved_rate": 99.0}, 0),  # exactly 99 %
         ({"achieved_rate": 98.9}, 1),
-        ({"send_lag": {"99th": 11 * MS}}, 1),
+        ({"send_lag": {"99th": 20 * MS}}, 0),
+        ({"send_lag": {"99th": 21 * MS}}, 1),
         ({"achieved_rate": 50.0, "send_lag": {"99th": 500 * MS}}, 2),
         ({"target_rate": 0.0, "achieved_rate": 5000.0}, 0),  # rate 0: closed model, no schedule
         ({"requests": 1, "achieved_rate": 0.0}, 0),

@@ -1,0 +1,114 @@
+"""Body checks on responses however the reads split them: headers, terminator, body, chunks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import pytest
+
+from loadclient.connection import Connection, Exchange, _dechunk
+
+BODY = os.urandom(300)
+DIGEST = hashlib.sha256(BODY).hexdigest()
+
+
+class FakeAttacker:
+    """FakeAttacker keeps every finished exchange and its verdict."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[Exchange, tuple[str | None, str], bool]] = []
+
+    def completed(self, conn: Connection, ex: Exchange, done_ns: int, keep_alive: bool) -> None:
+        self.done.append((ex, ex.verdict(), keep_alive))
+
+    def failed(self, conn: Connection, ex: Exchange, kind: str, error: str) -> None:
+        self.done.append((ex, (kind, error), False))
+
+
+class FakeTransport:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def response(body: bytes, status: str = "200 OK", chunked: bool = False, extra: str = "") -> bytes:
+    if chunked:
+        framed = b"".join(
+            b"%x\r\n" % len(body[i : i + 77]) + body[i : i + 77] + b"\r\n"
+            for i in range(0, len(body), 77)
+        )
+        head = f"HTTP/1.1 {status}\r\nTransfer-Encoding: chunked\r\n{extra}\r\n"
+        return head.encode() + framed + b"0\r\n\r\n"
+    head = f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nServer: t\r\n{extra}\r\n"
+    return head.encode() + body
+
+
+def exchange_over(reads: list[bytes], expect: bytes | None = BODY) -> tuple[Any, ...]:
+    attacker = FakeAttacker()
+    conn = Connection(attacker)  # type: ignore[arg-type]
+    conn.transport = FakeTransport()  # type: ignore[assignment]
+    conn.send(Exchange(0, 0, b"GET", DIGEST, expect))
+    for data in reads:
+        conn.data_received(data)
+    assert len(attacker.done) == 1
+    return attacker.done[0]
+
+
+def splits(raw: bytes) -> list[list[bytes]]:
+    end = raw.find(b"\r\n\r\n")
+    cuts = sorted({1, 5, 20, len(raw) - 1} | {end + i for i in range(-2, 6)})
+    out = [[raw]]
+    out += [[raw[:c], raw[c:]] for c in cuts if 0 < c < len(raw)]
+    out.append([raw[i : i + 7] for i in range(0, len(raw), 7)])
+    return out
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("hashing", [False, True])
+def test_right_body_is_accepted_however_it_is_split(chunked: bool, hashing: bool) -> None:
+    raw = response(BODY, chunked=chunked, extra="X-Cache: peer\r\n")
+    for reads in splits(raw):
+        ex, verdict, keep = exchange_over(reads, None if hashing else BODY)
+        assert verdict == (None, ""), [len(r) for r in reads]
+        assert ex.bytes_in == len(BODY) and ex.cache == b"peer" and keep
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("hashing", [False, True])
+@pytest.mark.parametrize("flip", [0, 150, 299])
+def test_one_wrong_byte_is_an_integrity_error(chunked: bool, hashing: bool, flip: int) -> None:
+    bad = bytearray(BODY)
+    bad[flip] ^= 1
+    for reads in splits(response(bytes(bad), chunked=chunked)):
+        _, (kind, msg), _ = exchange_over(reads, None if hashing else BODY)
+        assert kind == "integrity" and "does not match the digest" in msg
+
+
+def test_short_body_is_an_integrity_error() -> None:
+    _, (kind, _), _ = exchange_over([response(BODY[:-1])])
+    assert kind == "integrity"
+
+
+def test_error_status_is_a_status_error() -> None:
+    _, (kind, _), keep = exchange_over([response(b'{"status": 404}', "404 Not Found")])
+    assert kind == "status" and keep
+
+
+def test_connection_close_is_honoured() -> None:
+    _, verdict, keep = exchange_over([response(BODY, extra="Connection: close\r\n")])
+    assert verdict == (None, "") and not keep
+
+
+def test_garbage_is_a_protocol_error() -> None:
+    _, (kind, _), _ = exchange_over([b"SSH-2.0-OpenSSH\r\n\r\n"])
+    assert kind == "protocol"
+
+
+def test_dechunk() -> None:
+    assert _dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
+    assert _dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
+    assert _dechunk(b"zz\r\n") is None
