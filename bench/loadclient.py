@@ -12,6 +12,8 @@ keeps up with, and the achieved rate is compared with the target (target: within
 
 Client and server share the machine's cores (and whatever else runs on it), so the figures
 are indicative; the ratio between the two clients, measured in the same run, is what counts.
+CPU time per request (wrk: the whole process; loadclient: its attack phase, from the report)
+is printed beside the rates: it is less sensitive to other load than the rates are.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -95,16 +98,20 @@ def nginx(size: int) -> Iterator[tuple[str, Path]]:
             proc.wait(10)
 
 
-def wrk(url: str, threads: int, connections: int, duration_s: float) -> float:
-    """Wrk returns wrk's requests per second."""
+def wrk(url: str, threads: int, connections: int, duration_s: float) -> tuple[float, float]:
+    """Wrk returns wrk's requests per second and its CPU time (user + system) per request, µs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if m is None:
+    total = re.search(r"(\d+) requests in", out)
+    if m is None or total is None:
         raise RuntimeError(f"no rate in wrk output:\n{out}")
-    return float(m.group(1))
+    return float(m.group(1)), cpu_s / int(total.group(1)) * 1e6
 
 
 def loadclient(
@@ -136,12 +143,18 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
     a = p.parse_args()
     rates: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     with nginx(a.size) as (url, blob):
         for r in range(a.rounds):
             for n in (1, 2):
-                rates.setdefault(f"wrk -t{n}", []).append(wrk(url, n, a.connections, a.duration_s))
+                rate, cpu_us = wrk(url, n, a.connections, a.duration_s)
+                rates.setdefault(f"wrk -t{n}", []).append(rate)
+                cpu.setdefault(f"wrk -t{n}", []).append(cpu_us)
                 rep = loadclient(url, blob, "0", n, a.connections, a.duration_s)
                 rates.setdefault(f"loadclient --workers {n}", []).append(rep["rate"])
+                cpu.setdefault(f"loadclient --workers {n}", []).append(
+                    rep["client_cpu"]["per_request_us"]
+                )
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()))
         acc = loadclient(url, blob, f"{a.accuracy_rate}/1s", 1, a.connections, a.duration_s)
     med = {k: statistics.median(v) for k, v in rates.items()}
@@ -149,8 +162,9 @@ def main() -> int:
     best_lc = max(v for k, v in med.items() if k.startswith("loadclient"))
     print(f"\n{a.size} B blob from one nginx worker, {a.connections} connections, "
           f"{a.duration_s:g}s runs, medians of {a.rounds} rounds (requests/s):")  # fmt: skip
+    print(f"  {'client':<24}{'req/s':>10}{'CPU µs/req':>14}")
     for k, v in med.items():
-        print(f"  {k:<24}{v:>10.0f}")
+        print(f"  {k:<24}{v:>10.0f}{statistics.median(cpu[k]):>14.1f}")
     ratio = best_lc / best_wrk
     verdict = "ok" if ratio >= TARGET_RATIO else f"below target {TARGET_RATIO}"
     print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -221,6 +221,3 @@ class Connection(asyncio.Protocol):
                 self.transport.abort()
             else:
                 self.transport.close()
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - httptools probes callbacks
-        raise AttributeError(name)

@@ -62,16 +62,17 @@ def _attacking(metrics: Metrics) -> Iterator[None]:
 async def _attack(plan: Plan, start_ns: int | None, progress: Progress | None) -> Metrics:
     attacker = Attacker(plan)
     await attacker.warm_up()
-    start = start_ns or time.monotonic_ns()
-    ticker = None
-    if progress is not None:
-        ticker = asyncio.get_running_loop().create_task(_report_progress(attacker, start, progress))
-    try:
-        with _attacking(attacker.metrics):
+    with _attacking(attacker.metrics):
+        start = start_ns or time.monotonic_ns()  # after the GC work, or it would count as lag
+        ticker = None
+        if progress is not None:
+            loop = asyncio.get_running_loop()
+            ticker = loop.create_task(_report_progress(attacker, start, progress))
+        try:
             return await attacker.run(start)
-    finally:
-        if ticker is not None:
-            ticker.cancel()
+        finally:
+            if ticker is not None:
+                ticker.cancel()
 
 
 async def _report_progress(attacker: Attacker, start_ns: int, progress: Progress) -> None:
