@@ -18,15 +18,14 @@ from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
 from cacheserver.responses import (
     OCTET_STREAM,
-    RangeNotSatisfiable,
     blob_headers,
     etag,
     none_match,
     not_modified_headers,
-    parse_range,
 )
 from cascommon import health, logs, problem
 from cascommon.digest import Digest, InvalidDigest, parse_digest
+from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 
 App = falcon.App[falcon.Request, falcon.Response]
 
@@ -53,8 +52,7 @@ class BlobResource:
             return
         resp.set_headers(blob_headers(d.hex, len(value), source))
         header = req.get_header("Range")
-        if_range = req.get_header("If-Range")
-        if header and (if_range is None or if_range.strip() == etag(d.hex)):
+        if header and if_range_allows(req.get_header("If-Range"), etag(d.hex)):
             try:
                 rng = parse_range(header, len(value))
             except RangeNotSatisfiable as ex:

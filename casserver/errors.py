@@ -8,7 +8,7 @@ from typing import Any, Final
 import falcon
 
 from cascommon.digest import InvalidDigest
-from casserver.ranges import RangeNotSatisfiable
+from cascommon.ranges import RangeNotSatisfiable
 from casserver.storage import StorageFull
 from casserver.upload import (
     BodyTooLarge,

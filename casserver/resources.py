@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import falcon
 
 from cascommon.digest import Digest, parse_digest
+from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
-from casserver.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.storage import BlobStore
 from casserver.upload import Body, open_body
 

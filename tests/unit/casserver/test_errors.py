@@ -4,8 +4,8 @@ import falcon
 import pytest
 
 from cascommon.digest import InvalidDigest
+from cascommon.ranges import RangeNotSatisfiable
 from casserver.errors import to_http_error
-from casserver.ranges import RangeNotSatisfiable
 from casserver.storage import StorageFull
 from casserver.upload import (
     BodyTooLarge,

@@ -1,6 +1,6 @@
 import pytest
 
-from casserver.ranges import ByteRange, RangeNotSatisfiable, if_range_allows, parse_range
+from cascommon.ranges import ByteRange, RangeNotSatisfiable, if_range_allows, parse_range
 
 SIZE = 1000
 
@@ -42,6 +42,10 @@ def test_unsatisfiable_ranges_raise(header: str, size: int) -> None:
 
 def test_content_range() -> None:
     assert ByteRange(10, 5, SIZE).content_range == "bytes 10-14/1000"
+
+
+def test_end_is_past_the_last_byte() -> None:
+    assert ByteRange(10, 5, SIZE).end == 15
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """HTTP Range requests (RFC 9110 section 14) for one byte range of a blob.
 
-Only single ranges are served; a multi-range or syntactically invalid header is
-ignored and the whole blob is sent, which the RFC allows.
+Both servers answer ranges this way. Only single ranges are served; a multi-range or
+syntactically invalid header is ignored and the whole blob is sent, which the RFC allows.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ class ByteRange:
     def content_range(self) -> str:
         """Content_range is the Content-Range header value for a 206 answer."""
         return f"bytes {self.start}-{self.start + self.length - 1}/{self.size}"
+
+    @property
+    def end(self) -> int:
+        """End is the offset just past the range, for slicing the blob's bytes."""
+        return self.start + self.length
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
