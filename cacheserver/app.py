@@ -16,14 +16,9 @@ from cacheserver.membership import DnsMembers
 from cacheserver.metrics import Metrics
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
-from cacheserver.responses import (
-    OCTET_STREAM,
-    blob_headers,
-    etag,
-    none_match,
-    not_modified_headers,
-)
+from cacheserver.responses import blob_headers, not_modified_headers
 from cascommon import health, logs, problem
+from cascommon.blobheaders import OCTET_STREAM, etag, none_match
 from cascommon.digest import Digest, InvalidDigest, parse_digest
 from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 
@@ -46,13 +41,14 @@ class BlobResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _digest(digest)
         value, source = self._group.get(d)
-        if none_match(req.get_header("If-None-Match"), d.hex):
+        tag = etag(d.hex)
+        if none_match(req.get_header("If-None-Match"), tag):
             resp.status = falcon.HTTP_304
             resp.set_headers(not_modified_headers(d.hex, source))
             return
         resp.set_headers(blob_headers(d.hex, len(value), source))
         header = req.get_header("Range")
-        if header and if_range_allows(req.get_header("If-Range"), etag(d.hex)):
+        if header and if_range_allows(req.get_header("If-Range"), tag):
             try:
                 rng = parse_range(header, len(value))
             except RangeNotSatisfiable as ex:

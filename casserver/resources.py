@@ -6,15 +6,13 @@ from dataclasses import dataclass
 
 import falcon
 
+from cascommon.blobheaders import CACHE_CONTROL, OCTET_STREAM, etag, none_match
 from cascommon.digest import Digest, parse_digest
 from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
 from casserver.storage import BlobStore
 from casserver.upload import Body, open_body
-
-CACHE_CONTROL = "public, max-age=31536000, immutable"
-OCTET_STREAM = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +43,14 @@ class BlobResource:
         blob = self._store.open(d)
         if blob is None:
             raise _not_found(d)
-        etag = _validators(resp, d)
-        if _none_match(req.get_header("If-None-Match"), etag):
+        tag = _validators(resp, d)
+        if none_match(req.get_header("If-None-Match"), tag):
             blob.close()
             resp.status = falcon.HTTP_304
             return
         length = blob.size
         try:
-            if if_range_allows(req.get_header("If-Range"), etag):
+            if if_range_allows(req.get_header("If-Range"), tag):
                 byte_range = parse_range(req.get_header("Range"), blob.size)
                 if byte_range is not None:
                     blob.window(byte_range.start, byte_range.length)
@@ -71,8 +69,8 @@ class BlobResource:
         size = self._store.size(d)
         if size is None:
             raise _not_found(d)
-        etag = _validators(resp, d)
-        if _none_match(req.get_header("If-None-Match"), etag):
+        tag = _validators(resp, d)
+        if none_match(req.get_header("If-None-Match"), tag):
             resp.status = falcon.HTTP_304
             return
         resp.content_type = OCTET_STREAM
@@ -108,18 +106,11 @@ def _not_found(d: Digest) -> falcon.HTTPNotFound:
 
 
 def _validators(resp: falcon.Response, d: Digest) -> str:
-    etag = f'"{d.hex}"'
-    resp.set_header("ETag", etag)
+    tag = etag(d.hex)
+    resp.set_header("ETag", tag)
     resp.set_header("Cache-Control", CACHE_CONTROL)
     resp.set_header("Accept-Ranges", "bytes")
-    return etag
-
-
-def _none_match(header: str | None, etag: str) -> bool:
-    # If-None-Match compares weakly: W/"x" matches "x"; "*" matches any stored blob.
-    if header is None:
-        return False
-    return any(t.strip() == "*" or t.strip().removeprefix("W/") == etag for t in header.split(","))
+    return tag
 
 
 def _answer(resp: falcon.Response, stored: Stored) -> None:
