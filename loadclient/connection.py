@@ -100,6 +100,15 @@ class Exchange:
         return INTEGRITY, "200 OK with a body that does not match the digest"
 
 
+def _header(block: bytes, name: bytes) -> bytes | None:
+    """_header is the value of the first header `name` ("\\r\\nname:", lowercase) in block."""
+    start = block.find(name)
+    if start < 0:
+        return None
+    start += len(name)
+    return block[start : block.find(b"\r\n", start)].strip()
+
+
 def _dechunk(raw: bytes) -> bytes | None:
     """_dechunk removes chunked transfer-coding (RFC 9112 7.1); None when it is malformed."""
     out: list[bytes] = []
@@ -161,12 +170,6 @@ class Connection(asyncio.Protocol):
         if ex is not None and not ex.in_body and ex is self.exchange:
             ex.head += data  # the header block continues in the next read
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == 7 and name.lower() == b"x-cache" and self.exchange is not None:
-            self.exchange.cache = value
-        elif len(name) == 17 and name.lower() == b"transfer-encoding" and self.exchange:
-            self.exchange.chunked = b"chunked" in value.lower()
-
     def on_headers_complete(self) -> None:
         ex = self.exchange
         if ex is None:
@@ -177,9 +180,16 @@ class Connection(asyncio.Protocol):
         if ex.head:
             joined = ex.head + data
             offset = joined.find(_HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
+            block = joined[: len(ex.head) + offset].lower()
             ex.head = b""
         else:
             offset = data.find(_HEAD_END) + 4
+            block = data[:offset].lower()
+        # Two headers matter; finding them in the block is cheaper than an on_header callback
+        # for each of the ~8 headers of every response.
+        ex.cache = _header(block, b"\r\nx-cache:")
+        chunked = _header(block, b"\r\ntransfer-encoding:")
+        ex.chunked = chunked is not None and b"chunked" in chunked
         ex.body(data, offset)
 
     def on_message_complete(self) -> None:

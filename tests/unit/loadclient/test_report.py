@@ -104,3 +104,16 @@ def test_merged_workers_report_like_one() -> None:
     assert ra["latencies"]["99th"] == r1["latencies"]["99th"]
     assert ra["status_codes"] == {"200": 198, "404": 2}
     assert ra["errors"] == r1["errors"]
+
+
+def test_hot_path_records_exactly_what_add_records() -> None:
+    slow, fast = Metrics(1_000_000_000), Metrics(1_000_000_000)
+    for k in range(50):
+        due = k * 7 * MS
+        args = (0, due, due + 20_000, due + 900_000 + k, 200)
+        slow.add(*args, 25, 0, None, "", b"hit" if k % 3 else None)
+        fast.add_success(0, due, due + 20_000, due + 900_000 + k, 25, b"hit" if k % 3 else None)
+    assert build(slow, wall_offset_ns=0, target_rate=1) == build(
+        fast, wall_offset_ns=0, target_rate=1
+    )
+    assert slow.series.rows() == fast.series.rows()
