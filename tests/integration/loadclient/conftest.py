@@ -55,3 +55,19 @@ def run_loadclient(*args: str, timeout_s: float = 30.0, cwd: Path = REPO) -> Run
     )  # fmt: skip
     report = json.loads(proc.stdout) if proc.stdout.strip() else None
     return Run(proc.returncode, report, proc.stderr)
+
+
+@pytest.fixture
+def cacheserver(spawn: Spawn) -> Callable[..., ServerProcess]:
+    """Cacheserver starts one cacheserver ring member (its own only peer) before an origin."""
+
+    def _start(origin: str) -> ServerProcess:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = [
+            PYTHON, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(port),
+            "--origin", origin, "--peers", url, "--self", url,
+        ]  # fmt: skip
+        return spawn(argv, base_url=url, name="cacheserver")
+
+    return _start

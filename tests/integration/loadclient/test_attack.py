@@ -150,3 +150,22 @@ def test_env_fallbacks_of_the_go_client(fakecas: Start) -> None:
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["requests"] == 20 and r["bytes_in"]["total"] == 20_000 and proc.stderr == ""
+
+
+def test_cache_tier_results_are_counted(
+    casserver: Start, cacheserver: Start, tmp_path: Path
+) -> None:
+    cas = casserver(storage=tmp_path / "store", workers=2)
+    cache = cacheserver(cas.base_url)
+    run = run_loadclient(
+        "--cas", cas.base_url, "--cache", cache.base_url, "--rate", "200/1s", "--duration", "1s",
+        "--hit-ratio", "0.75",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    r = run.report
+    assert r is not None
+    assert r["requests"] == 200 and r["success"] == 1.0, r["errors"]
+    assert r["blob"]["fresh_blobs"] == 50
+    c = r["cache"]
+    assert c["miss"] >= 50  # every fresh blob is a real miss
+    assert c["hit"] >= 140 and c["hit"] + c["peer"] + c["miss"] == 200, c
