@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +35,7 @@ def test_constant_rate_against_casserver(casserver: Start, tmp_path: Path) -> No
     assert r["bytes_in"]["total"] == 25000 * r["requests"]
     assert abs(r["achieved_rate"] - 200) <= 2, r["achieved_rate"]
     assert "Requests      [total, rate, throughput]" in run.stderr  # the text report
+    assert "\r[" not in run.stderr  # no progress line when stderr is not a terminal
     html = (tmp_path / "report.html").read_text()
     assert "<svg" in html and "Latency percentile spectrum" in html
     assert "src=" not in html and "https://" not in html  # self-contained
@@ -169,3 +173,60 @@ def test_cache_tier_results_are_counted(
     c = r["cache"]
     assert c["miss"] >= 50  # every fresh blob is a real miss
     assert c["hit"] >= 140 and c["hit"] + c["peer"] + c["miss"] == 200, c
+
+
+def test_timeouts_are_errors_and_the_run_ends(fakecas: Start) -> None:
+    srv = fakecas(stall_at=10, stall_ms=1500)  # the whole server freezes for 1.5 s
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "50/1s", "--duration", "1s",
+        "--timeout", "300ms",
+    )  # fmt: skip
+    r = run.report
+    assert r is not None, run.stderr
+    assert r["requests"] == 50
+    assert r["error_counts"]["timeout"] >= 10, r["error_counts"]
+    assert any("no response within 0.3s" in e for e in r["errors"]), r["errors"]
+    assert r["status_codes"]["0"] == r["error_counts"]["timeout"]
+
+
+def test_rate_zero_is_a_closed_model_and_output_goes_to_a_file(
+    fakecas: Start, tmp_path: Path
+) -> None:
+    srv = fakecas()
+    out = tmp_path / "report.json"
+    run = run_loadclient(
+        "--cas", srv.base_url, "--cache", srv.base_url, "--rate", "0", "--duration", "1s",
+        "--connections", "4", "--output", str(out),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.report is None  # nothing on stdout
+    r = json.loads(out.read_text())
+    assert r["requests"] > 100 and r["success"] == 1.0
+    assert r["target_rate"] == 0.0 and r["verdict"]["behind"] == []
+
+
+def test_progress_only_on_a_terminal(fakecas: Start) -> None:
+    srv = fakecas()
+    primary, secondary = pty.openpty()
+    chunks: list[bytes] = []
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadclient", "run", "--cas", srv.base_url, "--cache",
+             srv.base_url, "--rate", "20/1s", "--duration", "1500ms", "--max-send-lag", "1s"],
+            stdout=subprocess.DEVNULL, stderr=secondary,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # drain the terminal so the child never blocks
+            ready, _, _ = select.select([primary], [], [], 0.1)
+            if ready:
+                chunks.append(os.read(primary, 65536))
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(5)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    seen = b"".join(chunks).decode(errors="replace")
+    assert code == 0, seen
+    assert "\r[" in seen and "requests" in seen and "rate" in seen, seen
+    assert "Requests      [total, rate, throughput]" in seen  # the text report follows
