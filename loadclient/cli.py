@@ -7,6 +7,7 @@ Exit codes:
   3  the run could not happen: upload failed, casserver unreachable, unreadable --file
   4  the generator fell behind (send lag or achieved rate): the results cannot be trusted
      (takes precedence over 1, since thresholds were judged on a load that was not offered)
+  130 interrupted (Ctrl-C); no report
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ EXIT_THRESHOLD: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_SETUP: Final = 3
 EXIT_BEHIND: Final = 4
+EXIT_INTERRUPTED: Final = 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UploadError, OSError, WorkerFailed) as exc:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    except KeyboardInterrupt:
+        print("\nloadclient: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     report = build(metrics, wall_offset_ns=wall_offset_ns, target_rate=config.rate.per_second)
     failures, late = evaluate(report, config.thresholds), behind(report, config.schedule)
     report["verdict"] = {"passed": not failures and not late, "failures": failures,

@@ -76,6 +76,8 @@ class Config:
             raise ConfigError("duration must be positive")
         if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
             raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
+        if self.skip_upload and self.file is None:
+            raise ConfigError("--skip-upload needs --file (the blob the server already has)")
         if self.skip_upload and self.hit_ratio < 1.0:
             raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
         return self

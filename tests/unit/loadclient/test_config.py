@@ -69,6 +69,7 @@ def test_file_replaces_size(tmp_path: Path) -> None:
         (["--cache", "http://c", "--cas", "http://a", "--hit-ratio", "1.5"], {}),
         (["--cache", "http://c", "--cas", "http://a", "--duration", "0s"], {}),
         (["--cache", "http://c", "--skip-upload", "--hit-ratio", "0.5"], {}),
+        (["--cache", "http://c", "--skip-upload"], {}),  # nothing says which blob is there
         ([], {**GO_ENV, "CONTENT_SIZE": "big"}),
     ],
 )
