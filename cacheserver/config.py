@@ -8,13 +8,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
+from cascommon.envconfig import check_at_least_one, check_log_level, check_port
+
 MIB: Final = 1 << 20
 SERVERS: Final = ("granian", "gunicorn")
-_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-
-
-class ConfigError(ValueError):
-    """ConfigError is raised for a setting that cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,23 +42,20 @@ class Config:
     server: str = "granian"
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"LISTEN_PORT must be 1-65535, got {self.port}")
+        check_port("LISTEN_PORT", self.port)
         for url in (self.origin_url, *self.peers, *filter(None, [self.self_url])):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"not an http(s) base URL: {url!r}")
         if self.cache_bytes < 0 or (self.max_item_bytes or 0) < 0:
             raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
-        if self.threads < 1:
-            raise ConfigError(f"CACHE_THREADS must be at least 1, got {self.threads}")
+        check_at_least_one("CACHE_THREADS", self.threads)
         for name in ("peer_timeout_s", "origin_timeout_s", "negative_ttl_s", "dns_refresh_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
             raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {self.peers_dns!r}")
-        if self.log_level not in _LEVELS:
-            raise ConfigError(f"LOG_LEVEL must be one of {sorted(_LEVELS)}")
+        check_log_level("LOG_LEVEL", self.log_level)
         if self.server not in SERVERS:
             raise ConfigError(f"server must be one of {SERVERS}")
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final
 
+from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
+from cascommon.envconfig import check_at_least_one, check_log_level, check_port
+
 GIB: Final = 1 << 30
 
 # Environment variable for each field; __main__ writes flags into the same names.
@@ -30,11 +33,6 @@ ENV: Final = {
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
-_LEVELS: Final = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-
-
-class ConfigError(ValueError):
-    """ConfigError is raised for an environment value that cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +56,14 @@ class Config:
     metrics_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"{ENV['port']} must be 1-65535, got {self.port}")
+        check_port(ENV["port"], self.port)
         for name in ("max_blob_bytes", "workers", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{ENV[name]} must be at least 1, got {getattr(self, name)}")
+            check_at_least_one(ENV[name], getattr(self, name))
         if self.body_timeout_s <= 0:
             raise ConfigError(f"{ENV['body_timeout_s']} must be positive")
         if self.min_free_bytes < 0:
             raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
-        if self.log_level not in _LEVELS:
-            raise ConfigError(f"{ENV['log_level']} must be one of {sorted(_LEVELS)}")
+        check_log_level(ENV["log_level"], self.log_level)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
