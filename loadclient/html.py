@@ -13,7 +13,7 @@ from loadclient.histogram import Histogram
 W, H, PAD = 760, 260, 48
 COLORS = ("#2f6fdf", "#e4572e", "#29a36a", "#9b59b6", "#f1a208", "#555555", "#17becf")
 LATENCY_KEYS = ("mean", "50th", "90th", "99th", "99.9th", "max")
-SPECTRUM = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0)
+SPECTRUM = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999)
 
 Line = tuple[str, str, Sequence[tuple[float, float]]]
 
@@ -78,19 +78,20 @@ def html_report(
         (f"{k} (ms)", COLORS[i], [(r["t_s"], r[f"{k}_ns"] / ms) for r in rows])
         for i, k in enumerate(("p50", "p99", "max"))
     ]
-    qs = [q for q in SPECTRUM if q < 1.0 or latency.total]
-    values = latency.percentiles(qs)
-    spectrum_x = [
-        math.log10(1 / (1 - q)) if q < 1 else math.log10(max(10, latency.total)) for q in qs
-    ]
+    # Quantiles the sample can resolve (1/(1-q) <= requests), then the maximum at the far right.
+    top = math.log10(max(10, latency.total))
+    qs = [q for q in SPECTRUM if math.log10(1 / (1 - q)) < top]
+    spectrum_x = [math.log10(1 / (1 - q)) for q in qs] + [top]
+    values = [*latency.percentiles(qs), latency.max]
     spectrum: list[Line] = [
         ("latency (ms)", COLORS[0], [(x, v / ms) for x, v in zip(spectrum_x, values, strict=True)])
     ]
     names = {
         x: f"{q * 100:g}%"
-        for x, q in zip(spectrum_x, qs, strict=True)
+        for x, q in zip(spectrum_x, qs, strict=False)
         if q in (0.5, 0.9, 0.99, 0.999, 0.9999)
     }
+    names[top] = "max"
     codes = sorted({c for r in rows for c in r["status_codes"]})
     per_code: list[Line] = [
         (
