@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from loadclient.connection import Connection, Exchange
+from loadclient.connection import Connection, Exchange, ReadBuffer
 from loadclient.durations import NS_PER_S, Rate
 from loadclient.metrics import CONNECT, PROTOCOL, TIMEOUT, Metrics
 from loadclient.pacer import ConstantPacer
@@ -65,6 +65,7 @@ class Attacker:
         self.pacer = ConstantPacer(plan.rate, plan.duration_ns)
         self.metrics = metrics or Metrics(interval_for(plan.duration_ns))
         self.hot_request = request_bytes(plan, plan.hot_digest)
+        self.reads = ReadBuffer()
         self.idle: list[Connection] = []
         self.busy: set[Connection] = set()
         self.opening = 0
@@ -186,7 +187,7 @@ class Attacker:
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> Connection:
         _, conn = await loop.create_connection(
-            lambda: Connection(self), self.plan.host, self.plan.port
+            lambda: Connection(self, self.reads), self.plan.host, self.plan.port
         )
         return conn
 

@@ -56,29 +56,27 @@ class Exchange:
         self.chunked = False
         self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
 
-    def body(self, data: bytes, offset: int = 0) -> None:
-        """Body checks data[offset:], the next piece of the response body as read."""
-        n = len(data) - offset
+    def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:
+        """Body checks buf[offset:end] (view is memoryview(buf)), the next piece of the body."""
+        n = end - offset
         if n <= 0 or self.status != 200:
             self.bytes_in += max(n, 0)
             return
         if self.chunked:
-            self.raw.append(data[offset:])
+            self.raw.append(bytes(view[offset:end]))
             return
         pos = self.bytes_in
         self.bytes_in += n
         expect = self.expect
         if expect is None:
             assert self.hasher is not None
-            self.hasher.update(memoryview(data)[offset:])
+            self.hasher.update(view[offset:end])
         elif self.mismatch:
             pass
-        elif offset == 0:
-            self.mismatch = not expect.startswith(data, pos)  # memcmp in place
         elif pos == 0 and n == len(expect):
-            self.mismatch = not data.endswith(expect)  # the whole body in this read
+            self.mismatch = not buf.startswith(expect, offset, end)  # the whole body, memcmp
         else:
-            self.mismatch = not expect.startswith(data[offset:], pos)
+            self.mismatch = not expect.startswith(view[offset:end], pos)  # in place, no copy
 
     def verdict(self) -> tuple[str | None, str]:
         """Verdict is (None, "") for a good answer, else (error kind, message or "")."""
@@ -89,7 +87,7 @@ class Exchange:
             self.chunked, self.raw, self.bytes_in = False, [], 0
             if body is None:
                 return PROTOCOL, "malformed chunked body"
-            self.body(body)
+            self.body(body, memoryview(body), 0, len(body))
         if self.expect is not None:
             ok = not self.mismatch and self.bytes_in == len(self.expect)
         else:
@@ -130,15 +128,29 @@ def _dechunk(raw: bytes) -> bytes | None:
         pos = start + size + 2
 
 
-class Connection(asyncio.Protocol):
+class ReadBuffer:
+    """ReadBuffer is where the event loop reads responses, shared by all of a loop's connections.
+
+    Reading into one buffer saves allocating and copying a bytes object per read. Sharing it
+    is safe: the loop fills it for one connection and that connection consumes it (parsed and
+    checked, nothing kept) before the loop reads for another.
+    """
+
+    def __init__(self, size: int = 256 * 1024) -> None:
+        self.buf = bytearray(size)
+        self.view = memoryview(self.buf)
+
+
+class Connection(asyncio.BufferedProtocol):
     """Connection carries one exchange at a time and reports to its Attacker."""
 
-    def __init__(self, attacker: Attacker) -> None:
+    def __init__(self, attacker: Attacker, reads: ReadBuffer) -> None:
         self.attacker = attacker
+        self.reads = reads
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: Exchange | None = None
-        self.chunk = b""
+        self.end = 0  # bytes in reads.buf from the current read
         self.sends = 0
         self.closed = False
 
@@ -157,18 +169,29 @@ class Connection(asyncio.Protocol):
         """Started_ns is when the current request was written (0 when idle)."""
         return self.exchange.sent_ns if self.exchange else 0
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reads.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        reads = self.reads
         ex = self.exchange
         if ex is not None and ex.in_body:
-            ex.body(data)  # before parsing: parsing may complete the message
-        self.chunk = data
+            ex.body(reads.buf, reads.view, 0, nbytes)  # before parsing: it may end the message
+        self.end = nbytes
         try:
-            self.parser.feed_data(data)
+            self.parser.feed_data(reads.view[:nbytes])
         except httptools.HttpParserError as exc:
             self.abort_with(PROTOCOL, f"invalid HTTP response: {exc}")
             return
         if ex is not None and not ex.in_body and ex is self.exchange:
-            ex.head += data  # the header block continues in the next read
+            ex.head += reads.view[:nbytes]  # the header block continues in the next read
+
+    def data_received(self, data: bytes) -> None:
+        """Data_received feeds data as if the loop had read it (for tests and plain protocols)."""
+        for start in range(0, len(data), len(self.reads.buf)):
+            piece = data[start : start + len(self.reads.buf)]
+            self.reads.buf[: len(piece)] = piece
+            self.buffer_updated(len(piece))
 
     def on_headers_complete(self) -> None:
         ex = self.exchange
@@ -176,21 +199,21 @@ class Connection(asyncio.Protocol):
             return
         ex.status = self.parser.get_status_code()
         ex.in_body = True
-        data = self.chunk
+        buf, end = self.reads.buf, self.end
         if ex.head:
-            joined = ex.head + data
+            joined = ex.head + self.reads.view[:end]
             offset = joined.find(_HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
             block = joined[: len(ex.head) + offset].lower()
             ex.head = b""
         else:
-            offset = data.find(_HEAD_END) + 4
-            block = data[:offset].lower()
+            offset = buf.find(_HEAD_END, 0, end) + 4
+            block = bytes(self.reads.view[:offset]).lower()
         # Two headers matter; finding them in the block is cheaper than an on_header callback
         # for each of the ~8 headers of every response.
         ex.cache = _header(block, b"\r\nx-cache:")
         chunked = _header(block, b"\r\ntransfer-encoding:")
         ex.chunked = chunked is not None and b"chunked" in chunked
-        ex.body(data, offset)
+        ex.body(buf, self.reads.view, offset, end)
 
     def on_message_complete(self) -> None:
         done_ns = time.monotonic_ns()

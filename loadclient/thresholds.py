@@ -69,10 +69,12 @@ def behind(report: Mapping[str, Any], s: Schedule) -> list[str]:
     if target <= 0 or report["requests"] < 2:
         return reasons
     achieved = report["achieved_rate"]
-    if achieved < target * s.min_rate_ratio:
-        reasons.append(
-            f"achieved rate {achieved:.2f}/s < {s.min_rate_ratio:.0%} of target {target:.2f}/s"
-        )
+    # One request sent late by the allowed lag at either end of a short run shifts the rate by
+    # lag/span: a shortfall that small is jitter the lag limit already allows, not a backlog.
+    span = report["duration"]
+    ratio = min(s.min_rate_ratio, span / (span + s.max_send_lag_p99_ns)) if span > 0 else 0.0
+    if achieved < target * ratio:
+        reasons.append(f"achieved rate {achieved:.2f}/s < {ratio:.1%} of target {target:.2f}/s")
     lag = report["send_lag"]["99th"]
     if lag > s.max_send_lag_p99_ns:
         reasons.append(

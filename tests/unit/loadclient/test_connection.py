@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from loadclient.connection import Connection, Exchange, _dechunk
+from loadclient.connection import Connection, Exchange, ReadBuffer, _dechunk
 
 BODY = os.urandom(300)
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -49,7 +49,7 @@ def response(body: bytes, status: str = "200 OK", chunked: bool = False, extra: 
 
 def exchange_over(reads: list[bytes], expect: bytes | None = BODY) -> tuple[Any, ...]:
     attacker = FakeAttacker()
-    conn = Connection(attacker)  # type: ignore[arg-type]
+    conn = Connection(attacker, ReadBuffer(64))  # type: ignore[arg-type]
     conn.transport = FakeTransport()  # type: ignore[assignment]
     conn.send(Exchange(0, 0, b"GET", DIGEST, expect))
     for data in reads:

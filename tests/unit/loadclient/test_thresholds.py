@@ -17,6 +17,7 @@ def report(**over: Any) -> dict[str, Any]:
         "latencies": {"mean": 3 * MS, "50th": 2 * MS, "90th": 5 * MS, "95th": 8 * MS,
                       "99th": 20 * MS, "99.9th": 40 * MS, "max": 90 * MS},
         "target_rate": 100.0, "achieved_rate": 100.0, "send_lag": {"99th": 1 * MS},
+        "duration": 10_000 * MS,
     }  # fmt: skip
     r.update(over)
     return r
@@ -58,6 +59,8 @@ def test_no_requests_is_a_total_error_rate() -> None:
         ({"send_lag": {"99th": 21 * MS}}, 1),
         ({"achieved_rate": 50.0, "send_lag": {"99th": 500 * MS}}, 2),
         ({"target_rate": 0.0, "achieved_rate": 5000.0}, 0),  # rate 0: closed model, no schedule
+        ({"duration": 1000 * MS, "achieved_rate": 98.1}, 0),  # 1 s: 20 ms lag explains 1.9 %
+        ({"duration": 1000 * MS, "achieved_rate": 97.9}, 1),
         ({"requests": 1, "achieved_rate": 0.0}, 0),
     ],
 )
