@@ -7,9 +7,11 @@ import re
 
 import pytest
 
+from loadclient.durations import NS_PER_S
 from loadclient.html import html_report
 from loadclient.metrics import STATUS, Metrics
 from loadclient.report import build
+from loadclient.series import Series, interval_for
 
 
 @pytest.mark.parametrize("n", [0, 1, 500, 5000])
@@ -33,3 +35,12 @@ def test_html_report(n: int) -> None:
         polylines = re.findall(r'<polyline[^>]*points="([^"]*)"', page)
         spectrum = [float(p.split(",")[0]) for p in polylines[3].split()]
         assert spectrum == sorted(spectrum)  # percentile axis only moves right
+
+
+def test_series_points_are_bounded() -> None:
+    assert interval_for(2 * NS_PER_S) == NS_PER_S // 10
+    assert interval_for(3600 * NS_PER_S) == 6 * NS_PER_S  # an hour: still 600 points
+    s = Series(interval_for(3600 * NS_PER_S))
+    for k in range(0, 3600 * NS_PER_S, NS_PER_S // 50):
+        s.add(k, 1_000_000, 1000, 200, False)
+    assert len(s.rows()) == 600
