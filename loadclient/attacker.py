@@ -12,49 +12,18 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 
-from loadclient.connection import Connection, Exchange, ReadBuffer
-from loadclient.durations import NS_PER_S, Rate
-from loadclient.metrics import CONNECT, PROTOCOL, TIMEOUT, Metrics
+from loadclient.connection import Connection, ReadBuffer
+from loadclient.durations import NS_PER_S
+from loadclient.exchange import Exchange
+from loadclient.metrics import CONNECT, TIMEOUT, Metrics
 from loadclient.pacer import ConstantPacer
+from loadclient.plan import Plan, request_bytes
 from loadclient.series import interval_for
 from loadclient.targets import miss_index
 
 _BATCH = 2000  # most requests sent per timer tick before letting responses in
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Plan is everything one process needs to attack: picklable, so workers get a copy."""
-
-    host: str
-    port: int
-    hot: bytes
-    hot_digest: str
-    rate: Rate
-    duration_ns: int
-    timeout_ns: int = 30 * NS_PER_S
-    connections: int = 16
-    max_connections: int = 10_000
-    miss_ratio: float = 0.0
-    miss_digests: tuple[str, ...] = field(default=(), repr=False)
-    worker: int = 0
-    workers: int = 1
-
-    @property
-    def base_url(self) -> str:
-        """Base_url is the scheme, host and port requests go to."""
-        return f"http://{self.host}:{self.port}"
-
-
-def request_bytes(plan: Plan, digest: str) -> bytes:
-    """Request_bytes is the raw HTTP/1.1 GET for one blob."""
-    return (
-        f"GET /cas/{digest} HTTP/1.1\r\nHost: {plan.host}:{plan.port}\r\n"
-        "User-Agent: loadclient\r\nAccept: */*\r\n\r\n"
-    ).encode("ascii")
 
 
 class Attacker:
@@ -318,6 +287,3 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown Status"
-
-
-__all__ = ["Attacker", "Plan", "PROTOCOL"]

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from loadclient.attacker import Plan
 from loadclient.config import Config, ConfigError
 from loadclient.durations import (
     InvalidDuration,
@@ -32,6 +31,7 @@ from loadclient.durations import (
     parse_rate,
 )
 from loadclient.html import html_report
+from loadclient.plan import Plan
 from loadclient.report import build
 from loadclient.runner import WorkerFailed, progress_printer, run
 from loadclient.targets import Blob, file_blob, misses_in, random_blob

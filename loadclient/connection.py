@@ -9,123 +9,16 @@ body is where the header block ends (or the whole read, once the headers are in)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from loadclient.metrics import INTEGRITY, PROTOCOL, STATUS
+from loadclient.exchange import HEAD_END, Exchange, header
+from loadclient.metrics import PROTOCOL
 
 if TYPE_CHECKING:
     from loadclient.attacker import Attacker
-
-_HEAD_END = b"\r\n\r\n"
-
-
-class Exchange:
-    """Exchange is one request and what came back; the body is checked while it streams in.
-
-    With expect set (the hot blob, whose bytes were hashed to its digest before the attack)
-    the body is compared with those bytes in place; otherwise it is hashed and the hash
-    compared with the digest. Either way a body is accepted only if it hashes to the digest.
-    """
-
-    __slots__ = (
-        "hit", "due_ns", "request", "digest", "expect", "hasher", "sent_ns", "status",
-        "bytes_in", "mismatch", "cache", "retried", "in_body", "head", "chunked", "raw",
-    )  # fmt: skip
-
-    def __init__(
-        self, hit: int, due_ns: int, request: bytes, digest: str, expect: bytes | None
-    ) -> None:
-        self.hit = hit
-        self.due_ns = due_ns
-        self.request = request
-        self.digest = digest
-        self.expect = expect
-        self.hasher = None if expect is not None else hashlib.sha256()
-        self.sent_ns = 0
-        self.status = 0
-        self.bytes_in = 0  # body bytes (framing excluded), as Vegeta counts them
-        self.mismatch = False
-        self.cache: bytes | None = None
-        self.retried = False
-        self.in_body = False
-        self.head = b""  # header bytes of earlier reads, while the header block is split
-        self.chunked = False
-        self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
-
-    def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:
-        """Body checks buf[offset:end] (view is memoryview(buf)), the next piece of the body."""
-        n = end - offset
-        if n <= 0 or self.status != 200:
-            self.bytes_in += max(n, 0)
-            return
-        if self.chunked:
-            self.raw.append(bytes(view[offset:end]))
-            return
-        pos = self.bytes_in
-        self.bytes_in += n
-        expect = self.expect
-        if expect is None:
-            assert self.hasher is not None
-            self.hasher.update(view[offset:end])
-        elif self.mismatch:
-            pass
-        elif pos == 0 and n == len(expect):
-            self.mismatch = not buf.startswith(expect, offset, end)  # the whole body, memcmp
-        else:
-            self.mismatch = not expect.startswith(view[offset:end], pos)  # in place, no copy
-
-    def verdict(self) -> tuple[str | None, str]:
-        """Verdict is (None, "") for a good answer, else (error kind, message or "")."""
-        if self.status != 200:
-            return STATUS, ""
-        if self.chunked:
-            body = _dechunk(b"".join(self.raw))
-            self.chunked, self.raw, self.bytes_in = False, [], 0
-            if body is None:
-                return PROTOCOL, "malformed chunked body"
-            self.body(body, memoryview(body), 0, len(body))
-        if self.expect is not None:
-            ok = not self.mismatch and self.bytes_in == len(self.expect)
-        else:
-            assert self.hasher is not None
-            ok = self.hasher.hexdigest() == self.digest
-        if ok:
-            return None, ""
-        return INTEGRITY, "200 OK with a body that does not match the digest"
-
-
-def _header(block: bytes, name: bytes) -> bytes | None:
-    """_header is the value of the first header `name` ("\\r\\nname:", lowercase) in block."""
-    start = block.find(name)
-    if start < 0:
-        return None
-    start += len(name)
-    return block[start : block.find(b"\r\n", start)].strip()
-
-
-def _dechunk(raw: bytes) -> bytes | None:
-    """_dechunk removes chunked transfer-coding (RFC 9112 7.1); None when it is malformed."""
-    out: list[bytes] = []
-    pos = 0
-    while True:
-        eol = raw.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(raw[pos:eol].split(b";", 1)[0], 16)
-        except ValueError:
-            return None
-        if size == 0:
-            return b"".join(out)
-        start = eol + 2
-        out.append(raw[start : start + size])
-        if raw[start + size : start + size + 2] != b"\r\n":
-            return None
-        pos = start + size + 2
 
 
 class ReadBuffer:
@@ -202,16 +95,16 @@ class Connection(asyncio.BufferedProtocol):
         buf, end = self.reads.buf, self.end
         if ex.head:
             joined = ex.head + self.reads.view[:end]
-            offset = joined.find(_HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
+            offset = joined.find(HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
             block = joined[: len(ex.head) + offset].lower()
             ex.head = b""
         else:
-            offset = buf.find(_HEAD_END, 0, end) + 4
+            offset = buf.find(HEAD_END, 0, end) + 4
             block = bytes(self.reads.view[:offset]).lower()
         # Two headers matter; finding them in the block is cheaper than an on_header callback
         # for each of the ~8 headers of every response.
-        ex.cache = _header(block, b"\r\nx-cache:")
-        chunked = _header(block, b"\r\ntransfer-encoding:")
+        ex.cache = header(block, b"\r\nx-cache:")
+        chunked = header(block, b"\r\ntransfer-encoding:")
         ex.chunked = chunked is not None and b"chunked" in chunked
         ex.body(buf, self.reads.view, offset, end)
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import uvloop
 
-from loadclient.attacker import Attacker, Plan
+from loadclient.attacker import Attacker
 from loadclient.durations import NS_PER_S
 from loadclient.metrics import Metrics
+from loadclient.plan import Plan
 from loadclient.series import interval_for
 
 Progress = Callable[[float, int, int], None]  # (elapsed seconds, requests, errors)

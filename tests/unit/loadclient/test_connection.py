@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from loadclient.connection import Connection, Exchange, ReadBuffer, _dechunk
+from loadclient.connection import Connection, ReadBuffer
+from loadclient.exchange import Exchange, _dechunk
 
 BODY = os.urandom(300)
 DIGEST = hashlib.sha256(BODY).hexdigest()

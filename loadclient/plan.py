@@ -1,0 +1,39 @@
+"""The plan: what one attacking process is told to do (where, which blobs, how fast, how long)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loadclient.durations import NS_PER_S, Rate
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Plan is everything one process needs to attack: picklable, so workers get a copy."""
+
+    host: str
+    port: int
+    hot: bytes
+    hot_digest: str
+    rate: Rate
+    duration_ns: int
+    timeout_ns: int = 30 * NS_PER_S
+    connections: int = 16
+    max_connections: int = 10_000
+    miss_ratio: float = 0.0
+    miss_digests: tuple[str, ...] = field(default=(), repr=False)
+    worker: int = 0
+    workers: int = 1
+
+    @property
+    def base_url(self) -> str:
+        """Base_url is the scheme, host and port requests go to."""
+        return f"http://{self.host}:{self.port}"
+
+
+def request_bytes(plan: Plan, digest: str) -> bytes:
+    """Request_bytes is the raw HTTP/1.1 GET for one blob."""
+    return (
+        f"GET /cas/{digest} HTTP/1.1\r\nHost: {plan.host}:{plan.port}\r\n"
+        "User-Agent: loadclient\r\nAccept: */*\r\n\r\n"
+    ).encode("ascii")
