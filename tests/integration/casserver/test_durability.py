@@ -26,6 +26,32 @@ def start_partial_upload(port: int, data: bytes) -> socket.socket:
     return s
 
 
+def read_reply(s: socket.socket) -> bytes:
+    """Read_reply reads one whole HTTP response: headers, then Content-Length body bytes.
+
+    A single recv may return the headers alone, so keep reading until the body is in
+    or the server closes the connection.
+    """
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = s.recv(65536)
+        if not chunk:
+            return reply
+        reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+         if line.lower().startswith(b"content-length:")),
+        0,
+    )  # fmt: skip
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def temp_files(storage: Path) -> set[str]:
     return {name for name in files(storage) if name.startswith("tmp/")}
 
@@ -95,7 +121,7 @@ def test_a_stalled_upload_times_out_and_leaves_nothing(
     port = int(server.base_url.rsplit(":", 1)[1])
     with start_partial_upload(port, os.urandom(100_000)) as s:
         s.settimeout(10)
-        reply = s.recv(65536)  # the server answers without waiting for the rest
+        reply = read_reply(s)  # the server answers without waiting for the rest
     assert reply.startswith(b"HTTP/1.1 400 "), reply
     assert b"Truncated upload body" in reply
     assert wait_for(lambda: files(storage) == set())

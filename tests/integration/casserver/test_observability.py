@@ -14,7 +14,7 @@ import requests
 from tests.integration.casserver.conftest import wait_for
 from tests.support import ServerProcess
 
-GETS = 30
+MAX_GETS = 400
 
 
 def sample(text: str, line_start: str) -> float:
@@ -25,6 +25,11 @@ def sample(text: str, line_start: str) -> float:
     ]
     assert len(values) == 1, (line_start, text)
     return values[0]
+
+
+def pids_with_samples(metrics_dir: Path) -> set[str]:
+    """Pids_with_samples names the processes that have written counters to metrics_dir."""
+    return {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
 
 
 def worker_pids(master: int) -> set[int]:
@@ -40,28 +45,38 @@ def test_metrics_are_coherent_across_workers(
     data = b"counted" * 1000
     sha256 = hashlib.sha256(data).hexdigest()
     assert requests.put(f"{server.base_url}/cas/{sha256}", data=data, timeout=10).status_code == 201
-    for _ in range(GETS):  # a new connection each time, so both workers take some
-        assert requests.get(f"{server.base_url}/cas/{sha256}", timeout=10).status_code == 200
-
     assert server.proc is not None
-    workers = worker_pids(server.proc.pid)
-    assert len(workers) == 2
+    master = server.proc.pid
+    assert wait_for(lambda: len(worker_pids(master)) == 2)
+    workers = worker_pids(master)
+
+    # The kernel decides which worker accepts each new connection, so keep making
+    # requests (at least one batch, a bounded number) until every worker has recorded some.
+    gets = 0
+    while gets == 0 or (
+        gets < MAX_GETS and not {str(pid) for pid in workers} <= pids_with_samples(metrics_dir)
+    ):
+        for _ in range(10):
+            r = requests.get(f"{server.base_url}/cas/{sha256}", timeout=10)
+            assert r.status_code == 200
+        gets += 10
+    assert {str(pid) for pid in workers} <= pids_with_samples(metrics_dir), (
+        f"one worker served all {gets} requests"
+    )
     get_ok = 'cas_http_requests_total{method="GET",route="/cas/{digest}",status="2xx"}'
     for _ in range(6):  # every worker answers /metrics with the same totals
         text = requests.get(f"{server.base_url}/metrics", timeout=10).text
-        assert sample(text, get_ok) == GETS
-        assert sample(text, "cas_sent_bytes_total") == GETS * len(data)
+        assert sample(text, get_ok) == gets
+        assert sample(text, "cas_sent_bytes_total") == gets * len(data)
         assert sample(text, "cas_blobs_stored_total") == 1
         assert sample(text, "cas_storage_blobs") == 1
         assert sample(text, "cas_storage_bytes") == len(data)
-    pids_with_samples = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
-    assert {str(pid) for pid in workers} <= pids_with_samples, "one worker served everything"
 
     # A worker that dies keeps its share: counters never go backwards.
     os.kill(min(workers), signal.SIGKILL)
     assert wait_for(lambda: len(worker_pids(server.proc.pid) - {min(workers)}) == 2)
     text = requests.get(f"{server.base_url}/metrics", timeout=10).text
-    assert sample(text, get_ok) == GETS
+    assert sample(text, get_ok) == gets
     assert sample(text, "cas_storage_bytes") == len(data)
 
 
