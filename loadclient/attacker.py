@@ -34,6 +34,7 @@ class Attacker:
         self.pacer = ConstantPacer(plan.rate, plan.duration_ns)
         self.metrics = metrics or Metrics(interval_for(plan.duration_ns))
         self.hot_request = request_bytes(plan, plan.hot_digest)
+        self.hot, self.hot_digest, self.miss_ratio = plan.hot, plan.hot_digest, plan.miss_ratio
         self.reads = ReadBuffer()
         self.idle: list[Connection] = []
         self.busy: set[Connection] = set()
@@ -137,9 +138,9 @@ class Attacker:
 
     def _send(self, conn: Connection, hit: int, due_ns: int) -> None:
         plan = self.plan
-        index = miss_index(hit, plan.miss_ratio) if plan.miss_ratio else None
+        index = miss_index(hit, plan.miss_ratio) if self.miss_ratio else None
         if index is None or index >= len(plan.miss_digests):
-            conn.send(Exchange(hit, due_ns, self.hot_request, plan.hot_digest, plan.hot))
+            conn.send(Exchange(hit, due_ns, self.hot_request, self.hot_digest, self.hot))
         else:
             digest = plan.miss_digests[index]
             conn.send(Exchange(hit, due_ns, request_bytes(plan, digest), digest, None))
@@ -190,7 +191,10 @@ class Attacker:
             self.metrics.add_success(
                 self.start_ns, ex.due_ns, ex.sent_ns, done_ns, ex.bytes_in, ex.cache
             )
-            if self.queue or self.closed_model:
+            if self.closed_model and self._sending and not self.queue:
+                self._send(conn, self.next_hit, done_ns)  # wrk-style: send again at once
+                self.next_hit += self.plan.workers
+            elif self.queue or self.closed_model:
                 self._release(conn)
             else:
                 self.busy.discard(conn)

@@ -9,7 +9,7 @@ from loadclient.durations import NS_PER_S
 from loadclient.histogram import bucket_bounds
 
 MAX_POINTS: Final = 600
-_COARSE_SHIFT: Final = 6  # 64 histogram buckets in one: ~6 % wide, plenty for a chart
+COARSE_SHIFT: Final = 6  # 64 histogram buckets in one: ~6 % wide, plenty for a chart
 
 
 def interval_for(duration_ns: int) -> int:
@@ -59,7 +59,7 @@ class Series:
             p.errors += 1
         if latency_ns > p.max_ns:
             p.max_ns = latency_ns
-        b = bucket >> _COARSE_SHIFT
+        b = bucket >> COARSE_SHIFT
         buckets = p.buckets
         buckets[b] = buckets.get(b, 0) + 1
         codes = p.codes
@@ -98,8 +98,8 @@ def _quantiles(buckets: dict[int, int], total: int, qs: tuple[float, ...]) -> li
         for k in keys:
             seen += buckets[k]
             if seen >= rank:
-                low = bucket_bounds(k << _COARSE_SHIFT)[0]
-                high = bucket_bounds(((k + 1) << _COARSE_SHIFT) - 1)[1]
+                low = bucket_bounds(k << COARSE_SHIFT)[0]
+                high = bucket_bounds(((k + 1) << COARSE_SHIFT) - 1)[1]
                 value = (low + high) // 2
                 break
         out.append(value)
