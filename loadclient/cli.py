@@ -55,14 +55,29 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="upload, attack, report (JSON on stdout)")
+    r = sub.add_parser(
+        "run",
+        help="upload, attack, report (JSON on stdout)",
+        description="Upload a blob (multipart PUT /cas/{sha256}), then GET it from the cache "
+        "at a constant rate; the Vegeta-style JSON report goes to stdout, the text report to "
+        "stderr. Flags override the environment.",
+        epilog=p.epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     a = r.add_argument
     a("--cas", metavar="URL", help="casserver base URL (env CAS_SERVER_ADDR=host:port)")
     a("--cache", metavar="URL", help="cacheserver base URL (env CACHE_SERVER_ADDR=host:port)")
     blob = r.add_mutually_exclusive_group()
-    blob.add_argument("--size", type=int, metavar="BYTES", help="random blob size (25000)")
+    blob.add_argument(
+        "--size", type=int, metavar="BYTES", help="random blob size; env CONTENT_SIZE (25000)"
+    )
     blob.add_argument("--file", type=Path, metavar="PATH", help="upload this file instead")
-    a("--rate", metavar="N[/1s]", help="requests per period, e.g. 100/1s; 0 = as fast as possible")
+    a(
+        "--rate",
+        metavar="N[/1s]",
+        help="requests per period, e.g. 100/1s; env ATTACK_FREQ "
+        "(per second); 0 = as fast as possible over --connections (closed model, like wrk)",
+    )
     a("--duration", metavar="DUR", help="attack duration, e.g. 10s (env ATTACK_DURATION seconds)")
     a(
         "--hit-ratio",
@@ -71,9 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         "fresh never-requested blobs (cache misses); env HIT_MISS_RATIO (1.0)",
     )
     a("--timeout", metavar="DUR", help="per-request timeout (30s)")
-    a("--connections", type=int, help="keep-alive connections opened before the start (16)")
-    a("--max-connections", type=int, help="most connections open at once (10000)")
-    a("--workers", type=int, help="attacking processes sharing the schedule (1)")
+    a(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="keep-alive connections opened before the start (16)",
+    )
+    a("--max-connections", type=int, metavar="N", help="most connections open at once (10000)")
+    a("--workers", type=int, metavar="N", help="attacking processes sharing the schedule (1)")
     a(
         "--skip-upload",
         action="store_true",
@@ -97,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--min-throughput", type=float, metavar="N", help="successful requests/s")
     s = r.add_argument_group("schedule (exit 4 when the generator falls behind)")
     s.add_argument("--max-send-lag", metavar="DUR", help="p99 send lag allowed (20ms)")
-    s.add_argument("--min-rate-ratio", type=float, help="achieved/target rate allowed (0.99)")
+    s.add_argument(
+        "--min-rate-ratio", type=float, metavar="RATIO", help="achieved/target rate allowed (0.99)"
+    )
     return p  # fmt: skip
 
 
