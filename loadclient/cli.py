@@ -225,7 +225,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _blobs(config: Config) -> tuple[Blob, list[Blob]]:
     seed = config.seed or os.urandom(16).hex()
-    hot = file_blob(config.file) if config.file else random_blob(config.size_bytes, seed)
+    try:
+        hot = file_blob(config.file) if config.file else random_blob(config.size_bytes, seed)
+    except OSError as exc:
+        raise OSError(f"cannot read --file {config.file}: {exc.strerror or exc}") from exc
     total = -(-config.duration_ns * config.rate.freq // config.rate.per_ns)
     n = misses_in(total, 1.0 - config.hit_ratio) if config.rate.freq else 0
     return hot, [random_blob(len(hot.data), seed, i + 1) for i in range(n)]
