@@ -188,15 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        hot, fresh = _blobs(config)
-        if not config.skip_upload:
-            assert config.cas_url is not None
-            upload_all(config.cas_url, [hot, *fresh], config.timeout_ns / 1e9)
+        hot, fresh = _upload(config)
         plan = Plan(
             host=target.hostname, port=target.port or 80, hot=hot.data, hot_digest=hot.digest,
             rate=config.rate, duration_ns=config.duration_ns, timeout_ns=config.timeout_ns,
             connections=config.connections, max_connections=config.max_connections,
-            miss_ratio=1.0 - config.hit_ratio, miss_digests=tuple(b.digest for b in fresh),
+            miss_ratio=1.0 - config.hit_ratio, miss_digests=tuple(fresh),
         )  # fmt: skip
         show = not config.quiet and sys.stderr.isatty()
         progress = progress_printer(config.duration_ns / 1e9) if show else None
@@ -223,15 +220,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_THRESHOLD if failures else EXIT_OK
 
 
-def _blobs(config: Config) -> tuple[Blob, list[Blob]]:
+def _upload(config: Config) -> tuple[Blob, list[str]]:
+    """_upload makes and uploads the hot blob and the fresh (miss) blobs; fresh ones by digest."""
     seed = config.seed or os.urandom(16).hex()
     try:
         hot = file_blob(config.file) if config.file else random_blob(config.size_bytes, seed)
     except OSError as exc:
         raise OSError(f"cannot read --file {config.file}: {exc.strerror or exc}") from exc
+    if config.skip_upload:
+        return hot, []
+    assert config.cas_url is not None
+    timeout_s = config.timeout_ns / 1e9
+    upload_all(config.cas_url, 1, lambda _: hot, timeout_s)
     total = -(-config.duration_ns * config.rate.freq // config.rate.per_ns)
     n = misses_in(total, 1.0 - config.hit_ratio) if config.rate.freq else 0
-    return hot, [random_blob(len(hot.data), seed, i + 1) for i in range(n)]
+    size = len(hot.data)
+    return hot, upload_all(config.cas_url, n, lambda i: random_blob(size, seed, i + 1), timeout_s)
 
 
 def _config_summary(c: Config) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -34,21 +34,24 @@ def upload(session: requests.Session, cas_url: str, blob: Blob, timeout_s: float
 
 
 def upload_all(
-    cas_url: str, blobs: Sequence[Blob], timeout_s: float, threads: int = 8
-) -> list[int]:
-    """Upload_all uploads blobs in parallel; the first failure is raised."""
-    if not blobs:
-        return []
-    with requests.Session() as first:
-        statuses = [upload(first, cas_url, blobs[0], timeout_s)]
-    rest = blobs[1:]
-    chunks = [rest[i::threads] for i in range(threads) if rest[i::threads]]
+    cas_url: str, count: int, make: Callable[[int], Blob], timeout_s: float, threads: int = 8
+) -> list[str]:
+    """Upload_all uploads make(0), ..., make(count-1) in parallel and returns their digests.
 
-    def one_session(chunk: Sequence[Blob]) -> list[int]:
+    Blobs are made where they are uploaded and dropped after, so a long run's thousands of
+    fresh blobs never sit in memory together. The first failure is raised.
+    """
+    digests = [""] * count
+
+    def one_session(indices: range) -> None:
         with requests.Session() as s:
-            return [upload(s, cas_url, blob, timeout_s) for blob in chunk]
+            for i in indices:
+                blob = make(i)
+                upload(s, cas_url, blob, timeout_s)
+                digests[i] = blob.digest
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for done in pool.map(one_session, chunks):
-            statuses.extend(done)
-    return statuses
+    chunks = [range(i, count, threads) for i in range(min(threads, count))]
+    with ThreadPoolExecutor(max_workers=max(1, len(chunks))) as pool:
+        for _ in pool.map(one_session, chunks):
+            pass
+    return digests
