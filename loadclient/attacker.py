@@ -24,6 +24,7 @@ from loadclient.series import interval_for
 from loadclient.targets import miss_index
 
 _BATCH = 2000  # most requests sent per timer tick before letting responses in
+_MS = 1_000_000
 
 
 class Attacker:
@@ -101,7 +102,9 @@ class Attacker:
                 self._maybe_done()
                 return
             if wait_ns > 0:
-                self._call_after(wait_ns, self._tick)
+                # The loop's timers count whole milliseconds (a shorter delay rounds to 0 and
+                # would spin a core); wake at the next whole ms instead and send all then due.
+                self._call_after(-(-wait_ns // _MS) * _MS, self._tick)
                 return
             self._dispatch(self.next_hit, self.start_ns + pacer.due_ns(self.next_hit))
             self.next_hit += stride
