@@ -54,8 +54,10 @@ class Attacker:
         """Warm_up opens the initial keep-alive connections before the clock starts."""
         loop = asyncio.get_running_loop()
         n = max(1, self.plan.connections)
+        timeout_s = self.plan.timeout_ns / NS_PER_S
         results = await asyncio.gather(
-            *(self._connect(loop) for _ in range(n)), return_exceptions=True
+            *(asyncio.wait_for(self._connect(loop), timeout_s) for _ in range(n)),
+            return_exceptions=True,  # an unreachable server shows up as errors in the attack
         )
         for conn in results:
             if isinstance(conn, Connection):
