@@ -43,8 +43,8 @@ class Metrics:
         self.latency = Histogram()
         self.service = Histogram()
         self.send_lag = Histogram()
-        self.earliest_ns = 0  # monotonic send time of the first request
-        self.latest_ns = 0  # monotonic send time of the last request
+        self.earliest_ns = 0  # monotonic send (or attempt) time of the first request
+        self.latest_ns = 0  # monotonic send (or attempt) time of the last request
         self.end_ns = 0  # monotonic time the last response completed
         self.series = Series(interval_ns)
         self.cpu_s = 0.0  # CPU time (user + system) the attacking processes used
@@ -73,10 +73,13 @@ class Metrics:
         if sent_ns:
             self.service.record(done_ns - sent_ns)
             self.send_lag.record(sent_ns - due_ns)
-            if sent_ns < self.earliest_ns or not self.earliest_ns:
-                self.earliest_ns = sent_ns
-            if sent_ns > self.latest_ns:
-                self.latest_ns = sent_ns
+        # A request that never got onto the wire (refused connect) was still attempted
+        # when it fell due: like vegeta's result timestamps, it bounds the attack too.
+        attempted_ns = sent_ns or due_ns
+        if attempted_ns < self.earliest_ns or not self.earliest_ns:
+            self.earliest_ns = attempted_ns
+        if attempted_ns > self.latest_ns:
+            self.latest_ns = attempted_ns
         if done_ns > self.end_ns:
             self.end_ns = done_ns
         if error_kind is None:

@@ -117,3 +117,22 @@ def test_hot_path_records_exactly_what_add_records() -> None:
         fast, wall_offset_ns=0, target_rate=1
     )
     assert slow.series.rows() == fast.series.rows()
+
+
+def test_requests_that_never_connected_still_bound_the_attack() -> None:
+    # Every connect refused: nothing was sent, yet the attack ran from the first due
+    # time to the last, as vegeta stamps each result when its hit began.
+    m = Metrics(1_000_000_000)
+    start = 10_000 * MS
+    for k in range(50):
+        due = start + k * 20 * MS
+        m.add(start, due, 0, due + MS, 0, 0, 0, "connect", "connect: refused", None)
+    r = build(m, wall_offset_ns=1_700_000_000 * 10**9, target_rate=50)
+    assert r["duration"] == 49 * 20 * MS
+    assert r["wait"] == MS
+    assert r["earliest"] != r["latest"]
+    assert not r["earliest"].startswith("0001")
+    assert r["rate"] == 50 / 0.98  # vegeta: requests / duration
+    assert r["success"] == 0.0
+    assert r["status_codes"] == {"0": 50}
+    assert r["send_lag"]["max"] == 0 and r["service_time"]["max"] == 0
