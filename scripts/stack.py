@@ -126,11 +126,16 @@ def main(argv: list[str]) -> int:
             str(BIN / "loadclient"), "run",
             "--cas", f"http://{cas}", "--cache", f"http://127.0.0.1:{ports[0]}",
             "--size", str(args.size), "--rate", args.rate, "--duration", args.duration,
-            "--html", str(report_html), *loadclient_args,
+            "--html", str(report_html),
+            # A broken stack must not look like a passing run; later flags override.
+            "--max-error-rate", "0.01", *loadclient_args,
         ]  # fmt: skip
         print(f"stack: {' '.join(cmd)}", file=sys.stderr)
         code = subprocess.call(cmd)
         print(f"stack: HTML report at {report_html}", file=sys.stderr)
+        for i, port in enumerate(ports, 1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
+                (run_dir / f"cacheserver{i}-stats.json").write_bytes(r.read())
         if args.keep:
             print(f"stack: casserver http://{cas}, caches {peers}; Ctrl-C stops", file=sys.stderr)
             try:
