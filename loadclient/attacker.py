@@ -1,9 +1,10 @@
 """The attacker: sends each request when it is due over keep-alive connections (asyncio+httptools).
 
-One event loop per process. A timer wakes up when the next request is due and hands every due
-request to an idle connection, opens a new one when all are busy (up to max_connections), or
-queues it. Latency counts from the due time, so waiting for a connection or a slow server is
-never hidden (no coordinated omission); service time counts from the write, send lag is the gap.
+One event loop per process. A timer (loadclient.timer: a timerfd by default) wakes the loop when
+the next request is due; the tick hands every request then due to an idle connection, opens a
+new one when all are busy (up to max_connections), or queues it. Latency counts from the due
+time, so waiting for a connection or a slow server is never hidden (no coordinated omission);
+service time counts from the write, send lag is the gap.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from http import HTTPStatus
 
 from loadclient.connection import Connection, ReadBuffer
@@ -22,9 +22,9 @@ from loadclient.pacer import ConstantPacer
 from loadclient.plan import Plan, request_bytes
 from loadclient.series import interval_for
 from loadclient.targets import miss_index
+from loadclient.timer import Timer, make_timer
 
 _BATCH = 2000  # most requests sent per timer tick before letting responses in
-_MS = 1_000_000
 
 
 class Attacker:
@@ -49,6 +49,7 @@ class Attacker:
         self._done: asyncio.Future[None] | None = None
         self._sending = True
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: Timer | None = None
 
     async def warm_up(self) -> None:
         """Warm_up opens the initial keep-alive connections before the clock starts."""
@@ -74,10 +75,13 @@ class Attacker:
         if self.closed_model:
             loop.call_later(max(0.0, wait_s), self._start_closed)
         else:
-            loop.call_later(max(0.0, wait_s), self._tick)
+            self._timer = make_timer(self.plan.timer, loop, self._tick)
+            self._timer.wake_at(self.start_ns)
         try:
             await self._done
         finally:
+            if self._timer is not None:
+                self._timer.close()
             sweeper.cancel()
             for conn in [*self.idle, *self.busy]:
                 conn.close()
@@ -104,18 +108,13 @@ class Attacker:
                 self._maybe_done()
                 return
             if wait_ns > 0:
-                # The loop's timers count whole milliseconds (a shorter delay rounds to 0 and
-                # would spin a core); wake at the next whole ms instead and send all then due.
-                self._call_after(-(-wait_ns // _MS) * _MS, self._tick)
+                assert self._timer is not None
+                self._timer.wake_at(self.start_ns + pacer.due_ns(self.next_hit))
                 return
             self._dispatch(self.next_hit, self.start_ns + pacer.due_ns(self.next_hit))
             self.next_hit += stride
         assert self._loop is not None
         self._loop.call_soon(self._tick)
-
-    def _call_after(self, wait_ns: int, callback: Callable[[], None]) -> None:
-        assert self._loop is not None
-        self._loop.call_later(wait_ns / NS_PER_S, callback)
 
     def _start_closed(self) -> None:
         # rate 0: a closed model like wrk; each connection sends again when its answer is in.
@@ -123,7 +122,8 @@ class Attacker:
         for _ in range(max(1, self.plan.connections)):
             self._dispatch(self.next_hit, now)
             self.next_hit += self.plan.workers
-        self._call_after(self.plan.duration_ns, self._stop_closed)
+        assert self._loop is not None
+        self._loop.call_later(self.plan.duration_ns / NS_PER_S, self._stop_closed)
 
     def _stop_closed(self) -> None:
         self._sending = False

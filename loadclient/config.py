@@ -8,6 +8,7 @@ from pathlib import Path
 
 from loadclient.durations import NS_PER_S, Rate, parse_rate, parse_seconds_ns
 from loadclient.thresholds import Schedule, Thresholds
+from loadclient.timer import PRECISE, TIMERS
 
 
 class ConfigError(ValueError):
@@ -29,6 +30,7 @@ class Config:
     connections: int = 16
     max_connections: int = 10_000
     workers: int = 1
+    timer: str = PRECISE
     skip_upload: bool = False
     seed: str | None = None
     output: Path | None = None
@@ -76,6 +78,8 @@ class Config:
             raise ConfigError("duration must be positive")
         if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
             raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
+        if self.timer not in TIMERS:
+            raise ConfigError(f"timer must be one of {', '.join(TIMERS)}, got {self.timer!r}")
         if self.skip_upload and self.file is None:
             raise ConfigError("--skip-upload needs --file (the blob the server already has)")
         if self.skip_upload and self.hit_ratio < 1.0:

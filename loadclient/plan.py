@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loadclient.durations import NS_PER_S, Rate
+from loadclient.timer import PRECISE
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Plan:
     miss_digests: tuple[str, ...] = field(default=(), repr=False)
     worker: int = 0
     workers: int = 1
+    timer: str = PRECISE
 
     @property
     def base_url(self) -> str:

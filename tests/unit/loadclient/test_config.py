@@ -55,6 +55,14 @@ def test_flags_override_env() -> None:
     assert c.size_bytes == 1024
 
 
+def test_timer_is_precise_unless_asked_for_the_loop_timer() -> None:
+    base = ["--cas", "http://a", "--cache", "http://b"]
+    assert config(base).timer == "precise"
+    assert config([*base, "--timer", "loop"]).timer == "loop"
+    with pytest.raises(ConfigError):
+        Config(cache_url="http://b", cas_url="http://a", timer="spin").validate()
+
+
 def test_file_replaces_size(tmp_path: Path) -> None:
     f = tmp_path / "blob"
     f.write_bytes(b"x")

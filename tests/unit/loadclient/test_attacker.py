@@ -1,0 +1,110 @@
+"""The attacker's tick with a fake clock and timer: what it sends, and when it wakes next."""
+
+from __future__ import annotations
+
+import pytest
+
+import loadclient.attacker as attacker_module
+from loadclient.attacker import Attacker
+from loadclient.durations import NS_PER_S, Rate
+from loadclient.exchange import Exchange
+from loadclient.plan import Plan
+
+MS = 1_000_000
+START = 7 * NS_PER_S  # any monotonic time
+
+
+class FakeClock:
+    """FakeClock stands in for the time module inside loadclient.attacker."""
+
+    def __init__(self) -> None:
+        self.now_ns = START
+
+    def monotonic_ns(self) -> int:
+        return self.now_ns
+
+
+class FakeTimer:
+    def __init__(self) -> None:
+        self.wakes: list[int] = []
+
+    def wake_at(self, due_ns: int) -> None:
+        self.wakes.append(due_ns)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConnection:
+    """FakeConnection records what it was asked to send, and when that was due."""
+
+    def __init__(self, sent: list[tuple[int, int]]) -> None:
+        self.sent = sent
+
+    def send(self, ex: Exchange) -> None:
+        self.sent.append((ex.hit, ex.due_ns - START))
+
+
+def attacker_at(
+    monkeypatch: pytest.MonkeyPatch, rate: Rate, worker: int = 0, workers: int = 1
+) -> tuple[Attacker, FakeClock, FakeTimer, list[tuple[int, int]]]:
+    plan = Plan(
+        host="127.0.0.1", port=1, hot=b"x", hot_digest="d", rate=rate, duration_ns=10 * MS,
+        worker=worker, workers=workers,
+    )  # fmt: skip
+    clock, timer, sent = FakeClock(), FakeTimer(), []
+    monkeypatch.setattr(attacker_module, "time", clock)
+    a = Attacker(plan)
+    a.start_ns = START
+    a._timer = timer
+    a.idle = [FakeConnection(sent) for _ in range(20)]  # type: ignore[misc]
+    return a, clock, timer, sent
+
+
+def tick_at(a: Attacker, clock: FakeClock, elapsed_ns: int) -> None:
+    clock.now_ns = START + elapsed_ns
+    a._tick_unsafe()
+
+
+def test_tick_sends_all_that_is_due_and_wakes_at_the_next_due_ns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(3, 2 * MS))  # every 666_666 ns
+    tick_at(a, clock, 1_500_000)
+    # Hits 0, 1, 2 are due by 1.5 ms: all in one go, each with its own exact due time.
+    assert sent == [(0, 0), (1, 666_666), (2, 1_333_333)]
+    # The next wake-up is hit 3's due time to the nanosecond, not rounded to a whole ms.
+    assert timer.wakes == [START + 2_000_000]
+    tick_at(a, clock, 2_000_000)
+    assert sent[3:] == [(3, 2_000_000)]
+    assert timer.wakes[1:] == [START + 2_666_666]
+
+
+def test_tick_before_anything_is_due_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000))
+    tick_at(a, clock, -3 * MS)  # woken early (never by a timer; but harmless)
+    assert sent == [] and timer.wakes == [START]
+
+
+def test_late_tick_keeps_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tick that comes late sends the overdue hits with their own due times (latency from
+    # due, no coordinated omission) and does not shift the ones after them.
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000))
+    tick_at(a, clock, 3_400_000)
+    assert sent == [(0, 0), (1, MS), (2, 2 * MS), (3, 3 * MS)]
+    assert timer.wakes == [START + 4 * MS]
+
+
+def test_workers_share_the_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000), worker=1, workers=3)
+    tick_at(a, clock, 5 * MS)
+    assert sent == [(1, MS), (4, 4 * MS)]
+    assert timer.wakes == [START + 7 * MS]
+
+
+def test_last_tick_stops_without_a_wake_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000))  # 10 hits in 10 ms
+    tick_at(a, clock, 9 * MS)
+    assert [hit for hit, _ in sent] == list(range(10))
+    assert timer.wakes == []
+    assert a._sending is False
