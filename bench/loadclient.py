@@ -1,7 +1,7 @@
 """Maximum request rate of loadclient against wrk, same nginx, same run; and rate accuracy.
 
 Usage: ``.venv/bin/python bench/loadclient.py [--duration-s 4] [--rounds 3] [--connections 64]
-[--size 25000] [--accuracy-rate 5000] [--json]``
+[--size 25000] [--accuracy-rate 5000] [--timer-rates 200,1000,5000] [--json]``
 
 Starts one nginx worker (non-daemon, generated config in a temp dir, free loopback port)
 serving one random blob at /cas/<sha256>. In alternating rounds, wrk (1 and 2 threads) and
@@ -9,6 +9,8 @@ loadclient at rate 0 (closed model, as fast as it can; 1 and 2 worker processes)
 over the same number of keep-alive connections; medians per configuration are printed with
 the ratio loadclient/wrk (target >= 0.8). Then loadclient runs the open model at a rate nginx
 keeps up with, and the achieved rate is compared with the target (target: within 1 %).
+Last, the open model at each of --timer-rates with each --timer: send lag (how late requests
+left), latency p50 beside service-time p50 (the gap is the generator's), and CPU per request.
 
 Client and server share the machine's cores (and whatever else runs on it), so the figures
 are indicative; the ratio between the two clients, measured in the same run, is what counts.
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,14 +117,20 @@ def wrk(url: str, threads: int, connections: int, duration_s: float) -> tuple[fl
 
 
 def loadclient(
-    url: str, blob: Path, rate: str, workers: int, connections: int, duration_s: float
+    url: str,
+    blob: Path,
+    rate: str,
+    workers: int,
+    connections: int,
+    duration_s: float,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Loadclient runs `loadclient run` (no upload: nginx already has the blob), returns JSON."""
     base = url.rsplit("/cas/", 1)[0]
     out = subprocess.run(
         [sys.executable, "-m", "loadclient", "run", "--cache", base, "--file", str(blob),
          "--skip-upload", "--rate", rate, "--duration", f"{duration_s:g}s", "--quiet",
-         "--workers", str(workers), "--connections", str(connections)],
+         "--workers", str(workers), "--connections", str(connections), *extra],
         capture_output=True, text=True,
     )  # fmt: skip
     if out.returncode not in (0, 4):
@@ -140,6 +148,10 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--size", type=int, default=25_000)
     p.add_argument("--accuracy-rate", type=int, default=5000, help="open-model rate (req/s)")
+    p.add_argument(
+        "--timer-rates", default="200,1000,5000", help="open-model rates (req/s) to compare "
+        "--timer precise and loop at; empty to skip",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
     a = p.parse_args()
     rates: dict[str, list[float]] = {}
@@ -157,6 +169,12 @@ def main() -> int:
                 )
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()))
         acc = loadclient(url, blob, f"{a.accuracy_rate}/1s", 1, a.connections, a.duration_s)
+        timed = [
+            (rate, timer, loadclient(url, blob, f"{rate}/1s", 1, a.connections, a.duration_s,
+                                     ("--timer", timer, "--max-send-lag", "1s")))
+            for rate in (int(r) for r in a.timer_rates.split(",") if r.strip())
+            for timer in ("precise", "loop")
+        ]  # fmt: skip
     med = {k: statistics.median(v) for k, v in rates.items()}
     best_wrk = max(v for k, v in med.items() if k.startswith("wrk"))
     best_lc = max(v for k, v in med.items() if k.startswith("loadclient"))
@@ -179,6 +197,15 @@ def main() -> int:
           f"of target, send lag p99 {acc['send_lag']['99th'] / 1e6:.2f} ms, "
           f"latency p99 {acc['latencies']['99th'] / 1e6:.2f} ms, "
           f"behind: {acc['verdict']['behind'] or 'no'}")  # fmt: skip
+    if timed:
+        print(f"\nopen model by --timer ({a.duration_s:g}s runs; µs):")
+        print(f"  {'rate':>6} {'timer':<8}{'lag mean':>9}{'p50':>7}{'p99':>8}"
+              f"{'latency p50':>13}{'service p50':>13}{'CPU/req':>9}")  # fmt: skip
+        for rate, timer, rep in timed:
+            lag, lat, svc = rep["send_lag"], rep["latencies"], rep["service_time"]
+            print(f"  {rate:>6} {timer:<8}{lag['mean'] / 1e3:>9.0f}{lag['50th'] / 1e3:>7.0f}"
+                  f"{lag['99th'] / 1e3:>8.0f}{lat['50th'] / 1e3:>13.0f}{svc['50th'] / 1e3:>13.0f}"
+                  f"{rep['client_cpu']['per_request_us']:>9.1f}")  # fmt: skip
     if a.json:
         print(json.dumps({"medians": med, "ratio": ratio, "accuracy": accuracy,
                           "accuracy_requests": acc["requests"], "expected": expected}))  # fmt: skip
