@@ -31,13 +31,35 @@ class Ingest:
         self._metrics = metrics
 
     def put(self, body: Body, digest: Digest) -> Stored:
-        """Put stores body under digest; a blob already there is drained, not rewritten."""
+        """Put stores body under digest; a blob already there is drained, not rewritten.
+
+        The drained body is still hashed: bytes that do not match their name are refused
+        (400) whether or not the name is stored, so a client never learns that a wrong
+        upload succeeded.
+        """
         size = self._store.size(digest)
         if size is not None:
-            self._metrics.received_bytes.inc(body.drain())
+            try:
+                self._check(body, digest)
+            except UploadError as exc:
+                self._metrics.upload_failures.labels(exc.reason).inc()
+                raise
             log.info("blob already stored", extra={"digest": digest.hex, "size": size})
             return Stored(digest.hex, size, False)
         return self._store_new(body, digest)
+
+    def _check(self, body: Body, digest: Digest) -> None:
+        hasher, received = digest.hasher(), 0
+        try:
+            for chunk in body.chunks:
+                hasher.update(chunk)
+                received += len(chunk)
+        finally:
+            self._metrics.received_bytes.inc(received)
+        if hasher.hexdigest() != digest.hex:
+            raise DigestMismatch(
+                f"body hashes to {digest.algorithm} {hasher.hexdigest()}, not {digest.hex}"
+            )
 
     def post(self, body: Body) -> Stored:
         """Post stores body under the SHA-256 the server computes."""

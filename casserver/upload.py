@@ -13,7 +13,7 @@ Errors form one small tree, mapped to HTTP statuses in ``errors``::
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -69,7 +69,6 @@ class Body:
 
     chunks: Iterator[bytes]
     expected_bytes: int
-    drain: Callable[[], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +102,8 @@ def open_body(req: falcon.Request, max_bytes: int, timeout_s: float | None = Non
     if length is None and not req.env.get("wsgi.input_terminated"):
         length = 0  # no length, no chunking: HTTP/1.1 says the body is empty
 
-    def drain() -> int:
-        return sum(len(c) for c in _raw_chunks(req, length))
-
     chunks = _multipart_chunks(req, length or 0) if multipart else _raw_chunks(req, length)
-    return Body(_limited(chunks, max_bytes), length or 0, drain)
+    return Body(_limited(chunks, max_bytes), length or 0)
 
 
 def receive(body: Body, temp: TempBlob, algorithms: Iterable[str]) -> Received:

@@ -75,6 +75,34 @@ def test_raw_put_stores_then_answers_200_without_rewriting(client: Client, tmp_p
     assert stored(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "title"),
+    [
+        (None, b"not the stored bytes", "Digest mismatch"),
+        (None, b"", "Digest mismatch"),
+        (MULTIPART, form(part("file", b"not the stored bytes")), "Digest mismatch"),
+        (MULTIPART, form(part("other", DATA)), "Malformed upload body"),
+    ],
+)
+def test_put_of_a_stored_name_still_checks_the_body(
+    client: Client, tmp_path: Path, content_type: str | None, body: bytes, title: str
+) -> None:
+    assert client.simulate_put(f"/cas/{SHA256}", body=DATA).status_code == 201
+    headers = {"Content-Type": content_type} if content_type else {}
+    assert_problem(client.simulate_put(f"/cas/{SHA256}", body=body, headers=headers), 400, title)
+    assert client.simulate_get(f"/cas/{SHA256}").content == DATA
+    assert stored(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+
+
+def test_put_of_a_stored_name_is_bounded_by_the_size_limit(make_client: MakeClient) -> None:
+    assert make_client().simulate_put(f"/cas/{SHA256}", body=DATA).status_code == 201
+    small = make_client(max_blob_bytes=len(DATA))
+    # Chunked (no Content-Length): only the streamed count can stop it.
+    chunked = {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}
+    r = small.simulate_put(f"/cas/{SHA256}", body=DATA + b"more", extras=chunked)
+    assert_problem(r, 413)
+
+
 def test_multipart_put_by_sha1_is_reachable_by_both_names(client: Client, tmp_path: Path) -> None:
     r = client.simulate_put(
         f"/cas/{SHA1}", body=form(part("file", DATA)), headers={"Content-Type": MULTIPART}
