@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cascommon.digest import SHA1, SHA256, Digest
 from casserver.metrics import Metrics
-from casserver.storage import BlobStore
+from casserver.storage import BlobStore, storage_error
 from casserver.upload import Body, DigestMismatch, UploadError, receive
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ class Ingest:
             with temp:
                 try:
                     received = receive(body, temp, algorithms)
+                except OSError as exc:  # writing the temp file: the volume filled up
+                    raise storage_error(exc) from exc
                 finally:
                     self._metrics.received_bytes.inc(temp.size)
                 sha256 = received.hexdigests[SHA256]

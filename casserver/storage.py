@@ -77,7 +77,7 @@ class BlobStore:
         try:
             fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
         except OSError as exc:
-            raise _translate(exc) from exc
+            raise storage_error(exc) from exc
         return TempBlob(fd, Path(name))
 
     def commit(
@@ -97,7 +97,7 @@ class BlobStore:
                 if self._link(temp.path, self.path(digest))
             )
         except OSError as exc:
-            raise _translate(exc) from exc
+            raise storage_error(exc) from exc
         finally:
             temp.abort()
 
@@ -144,5 +144,6 @@ class BlobStore:
             return f"storage {self.root} is not writable: {exc.strerror or exc}"
 
 
-def _translate(exc: OSError) -> OSError:
+def storage_error(exc: OSError) -> OSError:
+    """Storage_error is StorageFull for a full volume or quota, else exc itself."""
     return StorageFull(exc.errno, "storage volume is full") if no_space(exc) else exc

@@ -1,8 +1,10 @@
 """The HTTP API in process (falcon.testing): statuses, headers and what ends up on disk."""
 
+import errno
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from casserver.app import create_app
+from casserver.blobfile import TempBlob
 from casserver.config import Config
+from casserver.storage import BlobStore
 
 DATA = b"the quick brown fox jumps over the lazy dog\n" * 100
 SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -189,6 +193,32 @@ def test_disk_full_is_507_and_reads_still_work(make_client: MakeClient, tmp_path
     assert full.simulate_put(f"/cas/{SHA256}", body=DATA).status_code == 200  # needs no space
     assert full.simulate_get(f"/cas/{SHA256}").content == DATA
     assert stored(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+
+
+class _FillingTemp(TempBlob):
+    """A temp file on a volume that is full by the time the body arrives."""
+
+    def write(self, data: bytes | memoryview) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+class _FillingStore(BlobStore):
+    def create_temp(self) -> TempBlob:
+        temp = super().create_temp()
+        assert temp.fd is not None
+        return _FillingTemp(temp.fd, temp.path)
+
+
+def test_volume_filling_during_an_upload_is_507(tmp_path: Path) -> None:
+    # The free-space check passed, then the volume filled (a chunked body, or
+    # concurrent uploads): the write fails with ENOSPC.
+    store = _FillingStore(tmp_path)
+    app = create_app(Config(storage_dir=tmp_path), store=store, registry=CollectorRegistry())
+    client = falcon.testing.TestClient(app)
+    chunked = {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""}
+    r = client.simulate_put(f"/cas/{SHA256}", body=DATA, extras=chunked)
+    assert_problem(r, 507, "Insufficient storage")
+    assert stored(tmp_path) == set()
 
 
 def test_get_headers(client: Client) -> None:
