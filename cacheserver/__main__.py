@@ -90,6 +90,11 @@ def serve_granian(config: Config) -> None:
     server.serve(target_loader=partial(load_app, config), wrap_loader=False)
 
 
+def bind_address(host: str, port: int) -> str:
+    """Bind_address is gunicorn's host:port, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def serve_gunicorn(config: Config) -> None:
     """Serve_gunicorn runs one gunicorn gthread worker: a ring member is one process."""
     from gunicorn.app.base import BaseApplication
@@ -97,7 +102,7 @@ def serve_gunicorn(config: Config) -> None:
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             settings = {
-                "bind": f"{config.host}:{config.port}",
+                "bind": bind_address(config.host, config.port),
                 "workers": 1,
                 "worker_class": "gthread",
                 "threads": config.threads,

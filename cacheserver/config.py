@@ -69,7 +69,11 @@ class Config:
         """Member_url is this member's base URL on the ring."""
         if self.self_url:
             return self.self_url.rstrip("/")
-        return f"http://{self.pod_ip or '127.0.0.1'}:{self.port}"
+        ip = self.pod_ip or "127.0.0.1"
+        # Bracketed as membership.member_url spells DNS answers, or an IPv6 pod
+        # would not find itself on its own ring.
+        host = f"[{ip}]" if ":" in ip else ip
+        return f"http://{host}:{self.port}"
 
     @property
     def fill_timeout_s(self) -> float:

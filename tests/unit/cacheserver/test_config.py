@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cacheserver.__main__ import parse_args
+from cacheserver.__main__ import bind_address, parse_args
 from cacheserver.config import MIB, Config, ConfigError, dns_target
+from cacheserver.membership import member_url
 
 
 def test_defaults() -> None:
@@ -50,6 +51,11 @@ def test_url_wins_over_addr_and_pod_ip_names_self() -> None:
     assert config.member_url == "http://10.1.2.3:18001"
 
 
+def test_an_ipv6_pod_ip_names_self_as_dns_members_are_named() -> None:
+    config = Config.from_env({"POD_IP": "fd00::1", "LISTEN_PORT": "18001"})
+    assert config.member_url == "http://[fd00::1]:18001" == member_url("fd00::1", 18001)
+
+
 def test_dns_target() -> None:
     config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18001"})
     assert dns_target(config) == ("cacheserver-peers.cas.svc", 18001)
@@ -85,3 +91,10 @@ def test_flags_override_environment() -> None:
     assert config.peers == ("http://a:1", "http://b:2")
     assert config.server == "gunicorn" and config.origin_url == "http://o:5000"
     assert config.cache_bytes == 2048
+
+
+def test_gunicorn_binds_ipv6_hosts_in_brackets() -> None:
+    from gunicorn.util import parse_address
+
+    assert parse_address(bind_address("::", 18001)) == ("::", 18001)
+    assert parse_address(bind_address("127.0.0.1", 18001)) == ("127.0.0.1", 18001)
