@@ -89,7 +89,9 @@ class Metrics:
             if len(self.errors) < MAX_DISTINCT_ERRORS and error not in self.errors:
                 self.errors.append(error)
         if status == 200:
-            self.bodies_checked += 1
+            # A body cut short (closed early, timed out) was never compared with the digest.
+            if error_kind is None or error_kind == INTEGRITY:
+                self.bodies_checked += 1
             key = _CACHE_KEYS.get(cache) or _cache_result(cache)
             self.cache[key] += 1
         self.series.add(due_ns - start_ns, latency, bucket, status, error_kind is not None)

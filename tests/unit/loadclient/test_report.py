@@ -136,3 +136,15 @@ def test_requests_that_never_connected_still_bound_the_attack() -> None:
     assert r["success"] == 0.0
     assert r["status_codes"] == {"0": 50}
     assert r["send_lag"]["max"] == 0 and r["service_time"]["max"] == 0
+
+
+def test_bodies_cut_short_are_not_counted_as_checked() -> None:
+    # A 200 whose body never arrived whole (closed mid-body, or timed out) was never checked:
+    # it must not show up as a body that matched its digest.
+    m = Metrics(1_000_000_000)
+    m.add(0, 0, 1, 5 * MS, 200, 25, 0, None, "", None)
+    m.add(0, MS, MS + 1, 6 * MS, 200, 10, 0, "protocol", "GET x: closed mid-body", None)
+    m.add(0, 2 * MS, 2 * MS + 1, 7 * MS, 200, 10, 0, "timeout", "GET x: no response", None)
+    m.add(0, 3 * MS, 3 * MS + 1, 8 * MS, 200, 25, 0, INTEGRITY, "GET x: wrong body", None)
+    r = build(m, wall_offset_ns=0, target_rate=1)
+    assert r["integrity"] == {"checked": 2, "ok": 1, "mismatched": 1}
