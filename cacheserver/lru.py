@@ -19,10 +19,10 @@ class CacheStats:
 
 
 class _CountingLRU(LRUCache[str, bytes]):
-    """_CountingLRU is an LRUCache sized by len(value) that counts its evictions."""
+    """_CountingLRU is an LRUCache sized by len(value) + overhead that counts its evictions."""
 
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(maxsize=max_bytes, getsizeof=len)
+    def __init__(self, max_bytes: int, item_overhead_bytes: int) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=lambda v: len(v) + item_overhead_bytes)
         self.evictions = 0
 
     def popitem(self) -> tuple[str, bytes]:
@@ -34,17 +34,22 @@ class _CountingLRU(LRUCache[str, bytes]):
 class ByteLRU:
     """ByteLRU holds at most max_bytes of values, none larger than max_item_bytes.
 
+    Each value is charged item_overhead_bytes on top of its length, for the key and
+    the bookkeeping that hold it: without that, a budget filled with tiny blobs costs
+    many times its size in memory. Stats report the values' own bytes.
     Every access takes the lock: an LRU read reorders the cache, so even a get is a write.
     """
 
-    def __init__(self, max_bytes: int, max_item_bytes: int | None = None) -> None:
-        if max_bytes < 0:
-            raise ValueError("max_bytes must not be negative")
+    def __init__(
+        self, max_bytes: int, max_item_bytes: int | None = None, item_overhead_bytes: int = 0
+    ) -> None:
+        if max_bytes < 0 or item_overhead_bytes < 0:
+            raise ValueError("max_bytes and item_overhead_bytes must not be negative")
         self.max_bytes = max_bytes
-        self.max_item_bytes = (
-            max_bytes if max_item_bytes is None else min(max_item_bytes, max_bytes)
-        )
-        self._lru = _CountingLRU(max(max_bytes, 1))
+        self.item_overhead_bytes = item_overhead_bytes
+        room = max_bytes - item_overhead_bytes  # the largest value that fits at all
+        self.max_item_bytes = room if max_item_bytes is None else min(max_item_bytes, room)
+        self._lru = _CountingLRU(max(max_bytes, 1), item_overhead_bytes)
         self._lock = threading.Lock()
         self._hits = 0
 
@@ -78,9 +83,10 @@ class ByteLRU:
     def stats(self) -> CacheStats:
         """Stats returns the current size and counters."""
         with self._lock:
+            items = len(self._lru)
             return CacheStats(
-                bytes=int(self._lru.currsize),
-                items=len(self._lru),
+                bytes=int(self._lru.currsize) - items * self.item_overhead_bytes,
+                items=items,
                 hits=self._hits,
                 evictions=self._lru.evictions,
             )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from cacheserver.errors import CorruptBlob, NotFound, Unavailable
-from cacheserver.group import HIT, MISS, PEER
+from cacheserver.group import HIT, ITEM_OVERHEAD_BYTES, MISS, PEER
 from cascommon.digest import parse_digest
 from tests.unit.cacheserver.fakes import Cluster, blob
 
@@ -175,6 +175,22 @@ def test_hot_cache_stays_near_an_eighth_of_the_budget() -> None:
     assert stats["main"]["bytes"] <= 16_000 - 16_000 // 8
     assert stats["hot"]["evictions"] > 0 and stats["main"]["evictions"] > 0
     assert stats["main"]["bytes"] + stats["hot"]["bytes"] <= 16_000
+    cluster.close()
+
+
+def test_tiny_blobs_are_charged_for_their_keys_too() -> None:
+    # Counted by length alone, 64 KB of one-byte blobs would be 64,000 entries and
+    # some 20 MB of memory.
+    cluster = Cluster(cache_bytes=64_000)
+    group = cluster.groups[cluster.urls[0]]
+    for n in range(1000):
+        digest, data = blob(n, size=1)
+        cluster.origin.blobs[digest] = data
+        assert group.get(parse_digest(digest))[0] == data
+    stats = group.stats()
+    cached = stats["main"]["items"] + stats["hot"]["items"]
+    assert 0 < cached <= 64_000 // ITEM_OVERHEAD_BYTES
+    assert stats["main"]["bytes"] + stats["hot"]["bytes"] == cached  # the blobs' own bytes
     cluster.close()
 
 

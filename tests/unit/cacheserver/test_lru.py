@@ -72,3 +72,14 @@ def test_concurrent_use_keeps_the_budget() -> None:
     stats = lru.stats()
     assert stats.bytes <= 1000
     assert stats.bytes == sum(len(v) for v in lru._lru.values())
+
+
+def test_each_value_is_charged_its_overhead() -> None:
+    lru = ByteLRU(max_bytes=1000, item_overhead_bytes=100)
+    for i in range(50):
+        assert lru.add(f"k{i}", bytes(1))
+    stats = lru.stats()
+    assert (stats.items, stats.bytes, stats.evictions) == (9, 9, 41)  # 9 * (1 + 100) <= 1000
+    assert lru.max_item_bytes == 900
+    assert not lru.add("big", bytes(901))  # would not fit with its overhead: refused
+    assert lru.stats().items == 9
