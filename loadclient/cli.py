@@ -139,10 +139,10 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         "cache_url": args.cache and args.cache.rstrip("/"),
         "size_bytes": args.size,
         "file": args.file,
-        "rate": args.rate and parse_rate(args.rate),
-        "duration_ns": args.duration and parse_duration_ns(args.duration),
+        "rate": None if args.rate is None else parse_rate(args.rate),
+        "duration_ns": _dur(args.duration),
         "hit_ratio": args.hit_ratio,
-        "timeout_ns": args.timeout and parse_duration_ns(args.timeout),
+        "timeout_ns": _dur(args.timeout),
         "connections": args.connections,
         "max_connections": args.max_connections,
         "workers": args.workers,
@@ -168,7 +168,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
                                                                       "p99", "p999")},
     }  # fmt: skip
     sched: dict[str, Any] = {}
-    if args.max_send_lag:
+    if args.max_send_lag is not None:
         sched["max_send_lag_p99_ns"] = parse_duration_ns(args.max_send_lag)
     if args.min_rate_ratio is not None:
         sched["min_rate_ratio"] = args.min_rate_ratio

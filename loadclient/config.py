@@ -76,6 +76,7 @@ class Config:
             raise ConfigError(f"size must be positive, got {self.size_bytes}")
         if self.duration_ns <= 0:
             raise ConfigError("duration must be positive")
+        self._validate_limits()
         if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
             raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
         if self.timer not in TIMERS:
@@ -85,6 +86,20 @@ class Config:
         if self.skip_upload and self.hit_ratio < 1.0:
             raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
         return self
+
+    def _validate_limits(self) -> None:
+        if self.timeout_ns <= 0:
+            raise ConfigError("timeout must be positive")
+        if self.rate.freq == 0 and self.hit_ratio < 1.0:
+            # Misses need fresh blobs uploaded before the start, one per miss: a closed model
+            # has no request count to size them by.
+            raise ConfigError("--hit-ratio below 1 needs a fixed --rate (not 0)")
+        for name, ratio in (
+            ("max-error-rate", self.thresholds.max_error_rate),
+            ("min-rate-ratio", self.schedule.min_rate_ratio),
+        ):
+            if ratio is not None and not 0.0 <= ratio <= 1.0:
+                raise ConfigError(f"{name} must be within 0..1, got {ratio}")
 
 
 def addr_to_url(addr: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -36,7 +37,7 @@ def parse_duration_ns(text: str) -> int:
             raise InvalidDuration(f"invalid duration {text!r} (want e.g. 10s, 500ms, 1m30s)")
         total += float(m.group(1)) * _UNITS_NS[m.group(2)]
         pos = m.end()
-    if pos == 0:
+    if pos == 0 or not math.isfinite(total):
         raise InvalidDuration(f"invalid duration {text!r} (want e.g. 10s, 500ms, 1m30s)")
     return round(total)
 
@@ -49,6 +50,8 @@ def parse_seconds_ns(text: str) -> int:
         return parse_duration_ns(text)
     if seconds < 0:
         raise InvalidDuration(f"negative duration {text!r}")
+    if not math.isfinite(seconds):
+        raise InvalidDuration(f"invalid duration {text!r} (want a number of seconds)")
     return round(seconds * NS_PER_S)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import _parser, build_config
+from loadclient.cli import _parser, build_config, main
 from loadclient.config import Config, ConfigError, addr_to_url
 from loadclient.durations import NS_PER_S, Rate
 
@@ -89,3 +89,34 @@ def test_invalid_configs(argv: list[str], env: dict[str, str]) -> None:
 def test_addr_to_url() -> None:
     assert addr_to_url("host:1") == "http://host:1"
     assert addr_to_url("http://host:1/") == "http://host:1"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--timeout", "0"], {}),  # every request would time out (and the upload cannot run)
+        (["--timeout="], {}),
+        (["--duration="], {}),
+        (["--rate="], {}),
+        (["--max-send-lag="], {}),
+        (["--duration", "9" * 400 + "h"], {}),  # overflows a float
+        ([], {"ATTACK_DURATION": "inf"}),
+        ([], {"ATTACK_DURATION": "1e999"}),
+        (["--max-error-rate", "-0.1"], {}),
+        (["--max-error-rate", "nan"], {}),
+        (["--min-rate-ratio", "1.5"], {}),
+        (["--rate", "0", "--hit-ratio", "0.5"], {}),  # no count of fresh blobs to upload
+    ],
+)
+def test_unusable_values_are_usage_errors(
+    argv: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Exit 2 with one clear line, never a traceback (or a run that cannot mean anything).
+    argv = ["run", "--cas", "http://127.0.0.1:1", "--cache", "http://127.0.0.1:1", *argv]
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("loadclient: ") and err.count("\n") == 1, err
