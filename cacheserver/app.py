@@ -53,6 +53,7 @@ class BlobResource:
                 rng = parse_range(header, len(value))
             except RangeNotSatisfiable as ex:
                 resp.delete_header("Content-Length")
+                resp.delete_header("Cache-Control")  # not cacheable like the blob
                 raise falcon.HTTPRangeNotSatisfiable(ex.size) from None
             if rng is not None:
                 resp.status = falcon.HTTP_206

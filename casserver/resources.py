@@ -59,6 +59,8 @@ class BlobResource:
                     resp.set_header("Content-Range", byte_range.content_range)
         except RangeNotSatisfiable:
             blob.close()
+            # An error must not be kept by shared caches for a year like the blob.
+            resp.delete_header("Cache-Control")
             raise
         resp.content_type = OCTET_STREAM
         resp.set_stream(blob, length)

@@ -85,6 +85,7 @@ def test_range(cluster: Cluster, header: str, status: int, expected: slice | Non
         assert resp.headers["Content-Range"] == f"bytes {expected.start}-{last}/1000"
     if status == 416:
         assert resp.headers["Content-Range"] == "bytes */1000"
+        assert "Cache-Control" not in resp.headers  # an error is not immutable
 
 
 def test_if_range_mismatch_sends_everything(cluster: Cluster) -> None:

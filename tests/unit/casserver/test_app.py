@@ -256,6 +256,7 @@ def test_ranges(client: Client) -> None:
     r = client.simulate_get(f"/cas/{SHA256}", headers={"Range": f"bytes={len(DATA)}-"})
     assert_problem(r, 416)
     assert r.headers["content-range"] == f"bytes */{len(DATA)}"
+    assert "cache-control" not in r.headers  # an error is not immutable
     r = client.simulate_get(
         f"/cas/{SHA256}", headers={"Range": "bytes=0-0", "If-Range": '"something-else"'}
     )
