@@ -106,6 +106,7 @@ class Connection(asyncio.BufferedProtocol):
         ex.cache = header(block, b"\r\nx-cache:")
         chunked = header(block, b"\r\ntransfer-encoding:")
         ex.chunked = chunked is not None and b"chunked" in chunked
+        ex.until_close = not ex.chunked and header(block, b"\r\ncontent-length:") is None
         ex.body(buf, self.reads.view, offset, end)
 
     def on_message_complete(self) -> None:
@@ -121,6 +122,9 @@ class Connection(asyncio.BufferedProtocol):
         ex, self.exchange = self.exchange, None
         if ex is None:
             self.attacker.lost_idle(self)
+        elif ex.in_body and ex.until_close and exc is None:
+            # httptools cannot be told of the end of input: a clean close ends such a body.
+            self.attacker.completed(self, ex, time.monotonic_ns(), False)
         elif ex.bytes_in == 0 and ex.status == 0 and self.sends > 1 and not ex.retried:
             # The server closed a reused keep-alive connection as we wrote: not an answer,
             # so send it again on a fresh connection (Go's transport does the same).

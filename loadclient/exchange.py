@@ -20,6 +20,7 @@ class Exchange:
     __slots__ = (
         "hit", "due_ns", "request", "digest", "expect", "hasher", "sent_ns", "status",
         "bytes_in", "mismatch", "cache", "retried", "in_body", "head", "chunked", "raw",
+        "until_close",
     )  # fmt: skip
 
     def __init__(
@@ -40,6 +41,7 @@ class Exchange:
         self.in_body = False
         self.head = b""  # header bytes of earlier reads, while the header block is split
         self.chunked = False
+        self.until_close = False  # no Content-Length, not chunked: the body ends at the close
         self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
 
     def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:

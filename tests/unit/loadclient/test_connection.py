@@ -113,3 +113,30 @@ def test_dechunk() -> None:
     assert _dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
     assert _dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
     assert _dechunk(b"zz\r\n") is None
+
+
+@pytest.mark.parametrize("hashing", [False, True])
+def test_body_ended_by_close_is_a_whole_answer(hashing: bool) -> None:
+    # No Content-Length and not chunked (HTTP/1.0 style): the body runs to the close (RFC 9112
+    # 6.3), so a clean close completes it and the body is judged on its bytes.
+    for body, kind in ((BODY, None), (BODY[:-1], "integrity")):
+        attacker = FakeAttacker()
+        conn = Connection(attacker, ReadBuffer(64))  # type: ignore[arg-type]
+        conn.transport = FakeTransport()  # type: ignore[assignment]
+        conn.send(Exchange(0, 0, b"GET", DIGEST, None if hashing else BODY))
+        conn.data_received(b"HTTP/1.0 200 OK\r\nServer: t\r\n\r\n" + body)
+        assert attacker.done == []
+        conn.connection_lost(None)
+        [(ex, (got, _), keep)] = attacker.done
+        assert got == kind and not keep and ex.bytes_in == len(body)
+
+
+def test_body_ended_by_a_reset_is_cut_short() -> None:
+    attacker = FakeAttacker()
+    conn = Connection(attacker, ReadBuffer(64))  # type: ignore[arg-type]
+    conn.transport = FakeTransport()  # type: ignore[assignment]
+    conn.send(Exchange(0, 0, b"GET", DIGEST, BODY))
+    conn.data_received(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
+    conn.connection_lost(ConnectionResetError(104, "Connection reset by peer"))
+    [(_, (kind, _), _)] = attacker.done
+    assert kind == "protocol"
