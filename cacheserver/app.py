@@ -47,7 +47,8 @@ class BlobResource:
             resp.set_headers(not_modified_headers(d.hex, source))
             return
         resp.set_headers(blob_headers(d.hex, len(value), source))
-        header = req.get_header("Range")
+        # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it (as casserver).
+        header = req.get_header("Range") if req.method == "GET" else None
         if header and if_range_allows(req.get_header("If-Range"), tag):
             try:
                 rng = parse_range(header, len(value))

@@ -88,6 +88,15 @@ def test_range(cluster: Cluster, header: str, status: int, expected: slice | Non
         assert "Cache-Control" not in resp.headers  # an error is not immutable
 
 
+@pytest.mark.parametrize("header", ["bytes=0-9", "bytes=1000-"])
+def test_head_ignores_range_as_the_origin_does(cluster: Cluster, header: str) -> None:
+    [(digest, data)] = cluster.owned_by(cluster.urls[0])
+    resp = client_for(cluster).simulate_head(f"/cas/{digest}", headers={"Range": header})
+    assert resp.status_code == 200
+    assert resp.headers["Content-Length"] == str(len(data))
+    assert "Content-Range" not in resp.headers
+
+
 def test_if_range_mismatch_sends_everything(cluster: Cluster) -> None:
     [(digest, data)] = cluster.owned_by(cluster.urls[0])
     resp = client_for(cluster).simulate_get(
