@@ -238,12 +238,12 @@ class Attacker:
     def _record_failure(
         self, hit: int, due_ns: int, sent_ns: int, kind: str, error: str, ex: Exchange | None = None
     ) -> None:
+        # No whole response, so like vegeta: status 0 and no bytes, even after a status line.
         now = time.monotonic_ns()
         url = f"{self.plan.base_url}/cas/{self.plan.hot_digest if ex is None else ex.digest}"
         self.metrics.add(
-            self.start_ns, due_ns, sent_ns, now, ex.status if ex else 0,
-            ex.bytes_in if ex else 0, 0, kind, f"GET {url}: {error}", None,
-        )  # fmt: skip
+            self.start_ns, due_ns, sent_ns, now, 0, 0, 0, kind, f"GET {url}: {error}", None
+        )
 
     def _describe(self, ex: Exchange, error: str) -> str:
         return f"GET {self.plan.base_url}/cas/{ex.digest}: {error}"

@@ -108,3 +108,18 @@ def test_last_tick_stops_without_a_wake_up(monkeypatch: pytest.MonkeyPatch) -> N
     assert [hit for hit, _ in sent] == list(range(10))
     assert timer.wakes == []
     assert a._sending is False
+
+
+def test_answer_cut_short_counts_as_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Like vegeta, whose result keeps code 0 and no bytes when the body cannot be read: a
+    # status line followed by a close or a stall is not a 200 in status_codes.
+    a, clock, _, _ = attacker_at(monkeypatch, Rate(100))
+    conn = a.idle.pop()
+    for kind in ("protocol", "timeout"):
+        ex = Exchange(0, START, b"GET", "d", b"x" * 10)
+        ex.sent_ns, ex.status, ex.bytes_in = START + 1, 200, 4
+        clock.now_ns = START + 5 * MS
+        a.failed(conn, ex, kind, "connection closed before a full response")  # type: ignore[arg-type]
+    m = a.metrics
+    assert m.status_codes == {0: 2} and m.bytes_in == 0 and m.successes == 0
+    assert m.error_counts["protocol"] == 1 and m.error_counts["timeout"] == 1
