@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -15,7 +16,7 @@ from cacheserver.hitpath import HitPath
 from cacheserver.membership import DnsMembers
 from cacheserver.metrics import Metrics
 from cacheserver.origin import Origin
-from cacheserver.peers import Peer, PeerPicker
+from cacheserver.peers import Peer, PeerPicker, normalize_url
 from cacheserver.responses import blob_headers, not_modified_headers
 from cascommon import health, logs, problem
 from cascommon.blobheaders import OCTET_STREAM, etag, none_match
@@ -23,6 +24,8 @@ from cascommon.digest import Digest, InvalidDigest, parse_digest
 from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 
 App = falcon.App[falcon.Request, falcon.Response]
+
+log = logging.getLogger(__name__)
 
 
 def _digest(text: str) -> Digest:
@@ -105,6 +108,13 @@ def build_group(config: Config) -> Group:
         return Peer(url, config.peer_timeout_s, config.peer_max_backoff_s, fills)
 
     picker = PeerPicker(config.member_url, config.peers, new_peer)
+    if config.peers and picker.self_url not in {normalize_url(p) for p in config.peers}:
+        # Every member must spell every member alike, or their rings disagree and a
+        # key has several owners (and several origin loads).
+        log.warning(
+            "this member's URL is not in CACHE_PEERS; check that every member spells it so",
+            extra={"self": picker.self_url, "peers": list(config.peers)},
+        )
     return Group(
         picker=picker,
         origin=Origin(config.origin_url, config.origin_timeout_s, fills),

@@ -9,7 +9,7 @@ import falcon.testing
 import pytest
 from prometheus_client import CollectorRegistry
 
-from cacheserver.app import create_app
+from cacheserver.app import build_group, create_app
 from cacheserver.config import Config
 from tests.unit.cacheserver.fakes import Cluster, blob
 
@@ -202,3 +202,21 @@ def test_hit_path_writes_no_log(cluster: Cluster, caplog: pytest.LogCaptureFixtu
 def test_problem_bodies_are_json(cluster: Cluster) -> None:
     body = client_for(cluster).simulate_get("/cas/zz").content
     assert json.loads(body)["status"] == 400
+
+
+@pytest.mark.parametrize(
+    ("peers", "self_url", "warned"),
+    [
+        (("http://a:1", "http://b:1/"), "http://b:1", False),
+        ((), None, False),  # a ring of one
+        (("http://a:1", "http://b:1"), None, True),  # self defaults to 127.0.0.1:port
+        (("http://a:1", "http://b:1"), "http://B.local:1", True),
+    ],
+)
+def test_a_member_missing_from_its_peer_list_is_warned_about(
+    caplog: pytest.LogCaptureFixture, peers: tuple[str, ...], self_url: str | None, warned: bool
+) -> None:
+    caplog.set_level("WARNING")
+    group = build_group(Config(peers=peers, self_url=self_url))
+    group.close()
+    assert any("not in CACHE_PEERS" in r.message for r in caplog.records) == warned
