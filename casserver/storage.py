@@ -40,6 +40,7 @@ class BlobStore:
         self.root = root
         self.tmp_dir = root / TMP_DIR
         self.min_free_bytes = min_free_bytes
+        self._durable_dirs: set[Path] = set()
         for d in (self.tmp_dir, root / SHA256, root / SHA1):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -102,9 +103,12 @@ class BlobStore:
             temp.abort()
 
     def _link(self, source: Path, target: Path) -> bool:
-        if not target.parent.is_dir():
+        if target.parent not in self._durable_dirs:
+            # A fan-out directory another thread or worker just made may not be durable
+            # yet: fsync its parent once per process before acknowledging a blob in it.
             target.parent.mkdir(exist_ok=True)
             fsync_dir(target.parent.parent)
+            self._durable_dirs.add(target.parent)
         try:
             os.link(source, target)
         except FileExistsError:

@@ -112,3 +112,19 @@ def test_check_writable(tmp_path: Path) -> None:
     assert store.check_writable() is None
     store.tmp_dir.rmdir()  # e.g. the volume went away; works even for root, unlike chmod
     assert "not writable" in (store.check_writable() or "")
+
+
+def test_a_fanout_directory_made_elsewhere_is_synced_before_a_blob_in_it_is_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path)
+    # Another worker made the directory and may not have synced its parent yet.
+    store.path(parse_digest(SHA256)).parent.mkdir()
+    synced: list[Path] = []
+    monkeypatch.setattr("casserver.storage.fsync_dir", synced.append)
+    assert store.commit(write_temp(store), SHA256) == {"sha256"}
+    assert synced == [tmp_path / "sha256", tmp_path / "sha256" / SHA256[:2]]
+    # Once per directory and process: the next blob there syncs only its own link.
+    synced.clear()
+    store.commit(write_temp(store, DATA + b"!"), SHA256[:2] + "0" * 62)
+    assert synced == [tmp_path / "sha256" / SHA256[:2]]
