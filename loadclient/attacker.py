@@ -88,6 +88,13 @@ class Attacker:
             self.idle.clear()
         return self.metrics
 
+    def interrupt(self) -> None:
+        """Interrupt stops sending (Ctrl-C): requests in flight still finish or time out."""
+        self.metrics.interrupted = True
+        self._sending = False
+        self.queue.clear()  # due but never sent: vegeta would not have sent them either
+        self._maybe_done()
+
     # -- pacing -------------------------------------------------------------
 
     def _tick(self) -> None:
@@ -98,6 +105,8 @@ class Attacker:
                 self._done.set_exception(exc)
 
     def _tick_unsafe(self) -> None:
+        if self.metrics.interrupted:
+            return self._maybe_done()
         now = time.monotonic_ns()
         elapsed = now - self.start_ns
         stride, pacer = self.plan.workers, self.pacer
@@ -118,6 +127,8 @@ class Attacker:
 
     def _start_closed(self) -> None:
         # rate 0: a closed model like wrk; each connection sends again when its answer is in.
+        if self.metrics.interrupted:
+            return self._maybe_done()
         now = time.monotonic_ns()
         for _ in range(max(1, self.plan.connections)):
             self._dispatch(self.next_hit, now)

@@ -7,7 +7,8 @@ Exit codes:
   3  the run could not happen: upload failed, casserver unreachable, unreadable --file
   4  the generator fell behind (send lag or achieved rate): the results cannot be trusted
      (takes precedence over 1, since thresholds were judged on a load that was not offered)
-  130 interrupted (Ctrl-C); no report
+  130 interrupted (Ctrl-C): the report covers what was sent before it (a second Ctrl-C
+      stops at once, without one)
 """
 
 from __future__ import annotations
@@ -218,12 +219,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     report = build(metrics, wall_offset_ns=wall_offset_ns, target_rate=config.rate.per_second)
     failures, late = evaluate(report, config.thresholds), behind(report, config.schedule)
-    report["verdict"] = {"passed": not failures and not late, "failures": failures,
-                         "behind": late}  # fmt: skip
+    report["verdict"] = {"passed": not failures and not late and not metrics.interrupted,
+                         "failures": failures, "behind": late,
+                         "interrupted": metrics.interrupted}  # fmt: skip
     report["blob"] = {"algorithm": "sha256", "digest": hot.digest, "size": len(hot.data),
                       "fresh_blobs": len(fresh)}  # fmt: skip
     report["config"] = _config_summary(config)
     _emit(report, metrics.latency, metrics.series.rows(), config)
+    if metrics.interrupted:
+        print("loadclient: interrupted: the report covers a partial run", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if late:
         return EXIT_BEHIND
     return EXIT_THRESHOLD if failures else EXIT_OK

@@ -48,6 +48,7 @@ class Metrics:
         self.end_ns = 0  # monotonic time the last response completed
         self.series = Series(interval_ns)
         self.cpu_s = 0.0  # CPU time (user + system) the attacking processes used
+        self.interrupted = False  # stopped early (Ctrl-C): the counts cover a partial run
 
     def add(
         self,
@@ -150,6 +151,7 @@ class Metrics:
             self.cache[k] = self.cache.get(k, 0) + v
         self.bodies_checked += other.bodies_checked
         self.cpu_s += other.cpu_s
+        self.interrupted = self.interrupted or other.interrupted
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.send_lag.merge(other.send_lag)

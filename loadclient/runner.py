@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 import resource
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -63,11 +65,18 @@ def _attacking(metrics: Metrics) -> Iterator[None]:
 async def _attack(plan: Plan, start_ns: int | None, progress: Progress | None) -> Metrics:
     attacker = Attacker(plan)
     await attacker.warm_up()
+    loop = asyncio.get_running_loop()
+
+    def interrupt() -> None:
+        # The first Ctrl-C ends the attack with a report; a second one stops at once.
+        attacker.interrupt()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
     with _attacking(attacker.metrics):
         start = start_ns or time.monotonic_ns()  # after the GC work, or it would count as lag
         ticker = None
         if progress is not None:
-            loop = asyncio.get_running_loop()
             ticker = loop.create_task(_report_progress(attacker, start, progress))
         try:
             return await attacker.run(start)
@@ -98,8 +107,11 @@ async def _worker_attack(
 ) -> Metrics:
     attacker = Attacker(plan)
     await attacker.warm_up()
-    pipe.send(("ready", None))
     loop = asyncio.get_running_loop()
+    # Ctrl-C reaches every worker from the terminal and again from the parent, which also
+    # decides when a second one means "stop now" (it kills the workers).
+    loop.add_signal_handler(signal.SIGINT, attacker.interrupt)
+    pipe.send(("ready", None))
     start_ns: int = await loop.run_in_executor(None, pipe.recv)
 
     async def share() -> None:
@@ -133,12 +145,14 @@ def _run_workers(plan: Plan, workers: int, progress: Progress | None) -> Metrics
         child.close()
         pipes.append(parent)
         procs.append(p)
+    previous: Any = None
     try:
         for pipe in pipes:
             _expect(pipe, "ready")
         start_ns = time.monotonic_ns() + _START_SLACK_NS
         for pipe in pipes:
             pipe.send(start_ns)
+        previous = signal.signal(signal.SIGINT, _Interrupt(procs))
         merged = Metrics(interval_for(plan.duration_ns))
         pending = list(pipes)
         while pending:
@@ -151,11 +165,32 @@ def _run_workers(plan: Plan, workers: int, progress: Progress | None) -> Metrics
                 progress((time.monotonic_ns() - start_ns) / NS_PER_S, done, failed)
         return merged
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         for p in procs:
             p.join(5)
             if p.is_alive():
                 p.kill()
                 p.join()
+
+
+class _Interrupt:
+    """_Interrupt passes the first Ctrl-C on to the workers (each then ends with a report);
+    a second one kills them and interrupts the parent."""
+
+    def __init__(self, procs: list[Any]) -> None:
+        self.procs, self.count = procs, 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+        for p in self.procs:
+            if p.is_alive():
+                if self.count == 1:
+                    os.kill(p.pid, signal.SIGINT)
+                else:
+                    p.kill()
+        if self.count > 1:
+            raise KeyboardInterrupt
 
 
 def _expect(pipe: Any, kind: str) -> Any:

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -278,3 +279,30 @@ def test_loop_timer_keeps_the_schedule(fakecas: Start) -> None:
     assert r["requests"] == 200 and r["success"] == 1.0, r["errors"]
     assert r["config"]["timer"] == "loop"
     assert r["send_lag"]["min"] >= 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_ends_the_run_with_a_partial_report(fakecas: Start, workers: int) -> None:
+    # Like vegeta's attack on SIGINT: sending stops, answers in flight come in, and what was
+    # measured is reported (stdout JSON and stderr text); the exit code still says 130.
+    srv = fakecas()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadclient", "run", "--cas", srv.base_url, "--cache",
+         srv.base_url, "--rate", "100/1s", "--duration", "30s", "--workers", str(workers),
+         "--max-send-lag", "1s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell may ignore it
+    )  # fmt: skip
+    try:
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    r = json.loads(out)
+    assert 20 <= r["requests"] < 3000, r["requests"]
+    assert r["success"] == 1.0, r["errors"]
+    assert r["verdict"]["interrupted"] is True and r["verdict"]["passed"] is False
+    assert "Requests      [total, rate, throughput]" in err and "interrupted" in err

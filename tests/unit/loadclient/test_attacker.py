@@ -123,3 +123,15 @@ def test_answer_cut_short_counts_as_no_answer(monkeypatch: pytest.MonkeyPatch) -
     m = a.metrics
     assert m.status_codes == {0: 2} and m.bytes_in == 0 and m.successes == 0
     assert m.error_counts["protocol"] == 1 and m.error_counts["timeout"] == 1
+
+
+def test_interrupt_stops_sending_and_drops_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, clock, _, sent = attacker_at(monkeypatch, Rate(1000))
+    clock.now_ns = START + 2 * MS
+    a._tick()
+    assert len(sent) == 3
+    a.queue.append((3, START + 3 * MS))
+    a.interrupt()
+    clock.now_ns = START + 5 * MS
+    a._tick()
+    assert len(sent) == 3 and not a.queue and a.metrics.interrupted
