@@ -106,7 +106,9 @@ class Connection(asyncio.BufferedProtocol):
         ex.cache = header(block, b"\r\nx-cache:")
         chunked = header(block, b"\r\ntransfer-encoding:")
         ex.chunked = chunked is not None and b"chunked" in chunked
-        ex.until_close = not ex.chunked and header(block, b"\r\ncontent-length:") is None
+        length = None if ex.chunked else header(block, b"\r\ncontent-length:")
+        ex.until_close = not ex.chunked and length is None
+        ex.length = int(length) if length is not None and length.isdigit() else -1
         ex.body(buf, self.reads.view, offset, end)
 
     def on_message_complete(self) -> None:

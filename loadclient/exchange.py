@@ -20,7 +20,7 @@ class Exchange:
     __slots__ = (
         "hit", "due_ns", "request", "digest", "expect", "hasher", "sent_ns", "status",
         "bytes_in", "mismatch", "cache", "retried", "in_body", "head", "chunked", "raw",
-        "until_close",
+        "until_close", "length",
     )  # fmt: skip
 
     def __init__(
@@ -42,11 +42,15 @@ class Exchange:
         self.head = b""  # header bytes of earlier reads, while the header block is split
         self.chunked = False
         self.until_close = False  # no Content-Length, not chunked: the body ends at the close
+        self.length = -1  # Content-Length, when the body has one
         self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
 
     def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:
         """Body checks buf[offset:end] (view is memoryview(buf)), the next piece of the body."""
         n = end - offset
+        if 0 <= self.length < self.bytes_in + n:  # bytes past the body's end are not the body
+            n = max(0, self.length - self.bytes_in)
+            end = offset + n
         if n <= 0 or self.status != 200:
             self.bytes_in += max(n, 0)
             return

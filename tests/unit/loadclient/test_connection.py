@@ -140,3 +140,12 @@ def test_body_ended_by_a_reset_is_cut_short() -> None:
     conn.connection_lost(ConnectionResetError(104, "Connection reset by peer"))
     [(_, (kind, _), _)] = attacker.done
     assert kind == "protocol"
+
+
+@pytest.mark.parametrize("hashing", [False, True])
+def test_bytes_after_the_body_are_not_part_of_it(hashing: bool) -> None:
+    # A server that writes junk after a Content-Length body broke the protocol, not the blob:
+    # the body is judged on its Content-Length bytes (the junk fails whatever comes next).
+    for reads in ([response(BODY) + b"junk"], [response(BODY)[:-5], response(BODY)[-5:] + b"j"]):
+        ex, verdict, _ = exchange_over(reads, None if hashing else BODY)
+        assert verdict == (None, "") and ex.bytes_in == len(BODY)
