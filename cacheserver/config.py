@@ -93,7 +93,8 @@ class Config:
                     raise ConfigError(f"{name}: cannot use {raw!r}") from None
         addr = environ.get("CAS_SERVER_ADDR", "").strip()
         if addr and "origin_url" not in values:
-            values["origin_url"] = f"http://{addr}"
+            # host:port as the original; a full URL is taken as one, not made http://http://...
+            values["origin_url"] = addr if "://" in addr else f"http://{addr}"
         return cls(**values)
 
 

@@ -56,6 +56,15 @@ def test_an_ipv6_pod_ip_names_self_as_dns_members_are_named() -> None:
     assert config.member_url == "http://[fd00::1]:18001" == member_url("fd00::1", 18001)
 
 
+@pytest.mark.parametrize(
+    ("addr", "url"),
+    [("cas:5000", "http://cas:5000"), ("http://cas:5000", "http://cas:5000"),
+     ("https://cas", "https://cas")],
+)  # fmt: skip
+def test_cas_server_addr_may_be_a_url_too(addr: str, url: str) -> None:
+    assert Config.from_env({"CAS_SERVER_ADDR": addr}).origin_url == url
+
+
 def test_dns_target() -> None:
     config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18001"})
     assert dns_target(config) == ("cacheserver-peers.cas.svc", 18001)
