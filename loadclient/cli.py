@@ -194,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = urlsplit(config.cache_url or "")
         if target.scheme != "http" or not target.hostname:
             raise ConfigError(f"--cache must be an http:// URL, got {config.cache_url!r}")
+        for flag, path in (("--output", config.output), ("--html", config.html)):
+            # Found out now, not after the run, whose report would then be lost.
+            if path is not None and (path.is_dir() or not os.access(path.parent, os.W_OK)):
+                raise ConfigError(f"cannot write {flag} {path}")
     except (ConfigError, InvalidDuration, ValueError) as exc:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -106,6 +106,9 @@ def test_addr_to_url() -> None:
         (["--max-error-rate", "nan"], {}),
         (["--min-rate-ratio", "1.5"], {}),
         (["--rate", "0", "--hit-ratio", "0.5"], {}),  # no count of fresh blobs to upload
+        (["--output", "/nonexistent-dir/r.json"], {}),  # found out before the run, not after
+        (["--html", "/nonexistent-dir/r.html"], {}),
+        (["--output", "/"], {}),
     ],
 )
 def test_unusable_values_are_usage_errors(
