@@ -237,3 +237,21 @@ def test_truncated_upload_is_400_and_leaves_nothing(shared: Server, multipart_bo
     )
     assert reply.status == 400, reply
     assert files(shared.storage) == before
+
+
+def test_put_to_a_stored_name_still_checks_and_bounds_the_body(shared: Server) -> None:
+    data = b"stored once " * 1000
+    sha256 = hashlib.sha256(data).hexdigest()
+    url = f"{shared.url}/cas/{sha256}"
+    assert requests.put(url, data=data, timeout=10).status_code in (200, 201)
+    wrong = requests.put(url, data=b"something else", timeout=10)
+    assert wrong.status_code == 400, wrong.text
+    assert wrong.json()["title"] == "Digest mismatch"
+    endless = raw_http(
+        shared.port,
+        request("PUT", f"/cas/{sha256}", chunked(b"z" * (MAX_BLOB_BYTES + 1)),
+                {"Transfer-Encoding": "chunked"}),
+    )  # fmt: skip
+    assert endless.status == 413, endless
+    assert requests.put(url, data=data, timeout=10).status_code == 200
+    assert requests.get(url, timeout=10).content == data
