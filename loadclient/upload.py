@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,16 +43,27 @@ def upload_all(
     fresh blobs never sit in memory together. The first failure is raised.
     """
     digests = [""] * count
+    stop = threading.Event()  # set by the first failure or Ctrl-C: the other threads quit
 
     def one_session(indices: range) -> None:
         with requests.Session() as s:
             for i in indices:
-                blob = make(i)
-                upload(s, cas_url, blob, timeout_s)
+                if stop.is_set():
+                    return
+                try:
+                    blob = make(i)
+                    upload(s, cas_url, blob, timeout_s)
+                except BaseException:
+                    stop.set()
+                    raise
                 digests[i] = blob.digest
 
     chunks = [range(i, count, threads) for i in range(min(threads, count))]
     with ThreadPoolExecutor(max_workers=max(1, len(chunks))) as pool:
-        for _ in pool.map(one_session, chunks):
-            pass
+        try:
+            for _ in pool.map(one_session, chunks):
+                pass
+        except BaseException:  # leaving the block waits for every thread: make that quick
+            stop.set()
+            raise
     return digests
