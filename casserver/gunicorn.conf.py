@@ -22,7 +22,11 @@ sendfile = True  # GET bodies go from the page cache to the socket without a cop
 # Long uploads run in worker threads; the worker's heartbeat is its main loop.
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
+# Longer than the proxies in front of it keep idle upstream connections (ingress-nginx
+# and nginx: 60 s), so the server never closes one a proxy is about to reuse, which
+# surfaces as sporadic 502s and un-retried PUTs. gthread parks idle connections in
+# its poller, so they hold no thread.
+keepalive = 75
 # Gunicorn's control socket is one per-user path shared by every server on the host.
 control_socket_disable = True
 
