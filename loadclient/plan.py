@@ -28,14 +28,20 @@ class Plan:
     timer: str = PRECISE
 
     @property
+    def authority(self) -> str:
+        """Authority is host:port as a URL and the Host header write it (IPv6 in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
     def base_url(self) -> str:
         """Base_url is the scheme, host and port requests go to."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.authority}"
 
 
 def request_bytes(plan: Plan, digest: str) -> bytes:
     """Request_bytes is the raw HTTP/1.1 GET for one blob."""
     return (
-        f"GET /cas/{digest} HTTP/1.1\r\nHost: {plan.host}:{plan.port}\r\n"
+        f"GET /cas/{digest} HTTP/1.1\r\nHost: {plan.authority}\r\n"
         "User-Agent: loadclient\r\nAccept: */*\r\n\r\n"
     ).encode("ascii")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cascommon.digest import parse_digest
+from loadclient.durations import Rate
+from loadclient.plan import Plan, request_bytes
 from loadclient.targets import miss_index, misses_in, random_blob
 
 
@@ -27,3 +29,12 @@ def test_misses_are_spread_evenly_and_never_reused(ratio: float, n: int, misses:
     assert indices == list(range(misses))  # each fresh blob exactly once, in order
     for k in range(1, n + 1):  # every prefix has floor(k * ratio) misses
         assert sum(1 for i in got[:k] if i is not None) == int(round(k * ratio, 9))
+
+
+def test_requests_name_an_ipv6_host_in_brackets() -> None:
+    # RFC 9110 7.2 / RFC 3986 3.2.2: an IPv6 literal in Host (and in a URL) is bracketed.
+    v6 = Plan(host="::1", port=18001, hot=b"", hot_digest="d", rate=Rate(1), duration_ns=1)
+    assert b"\r\nHost: [::1]:18001\r\n" in request_bytes(v6, "d")
+    assert v6.base_url == "http://[::1]:18001"
+    v4 = Plan(host="127.0.0.1", port=80, hot=b"", hot_digest="d", rate=Rate(1), duration_ns=1)
+    assert b"\r\nHost: 127.0.0.1:80\r\n" in request_bytes(v4, "d")
