@@ -192,6 +192,8 @@ def html_report(
     if verdict:
         summary["verdict"] = "passed" if verdict.get("passed") else "FAILED"
     notes = [*verdict.get("behind", []), *verdict.get("failures", [])]
+    if verdict.get("interrupted"):
+        notes.insert(0, "Interrupted (Ctrl-C): this report covers only the requests sent before it")
     table = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in summary.items()

@@ -51,6 +51,8 @@ def text_report(r: Mapping[str, Any]) -> str:
         ("Error Kinds", "[" + ", ".join(ec) + "]", ", ".join(str(v) for v in ec.values())),
     ]  # fmt: skip
     out = _rows(rows) + "Error Set:\n" + "".join(f"{e}\n" for e in r["errors"])
+    if r.get("verdict", {}).get("interrupted"):
+        out += "INTERRUPTED: the report covers only the requests sent before Ctrl-C\n"
     for key, title in (("behind", "GENERATOR FELL BEHIND"), ("failures", "THRESHOLD FAILED")):
         for msg in r.get("verdict", {}).get(key, []):
             out += f"{title}: {msg}\n"

@@ -14,6 +14,7 @@ from loadclient.html import MAX_DOTS, W, html_report
 from loadclient.metrics import CONNECT, INTEGRITY, STATUS, TIMEOUT, Metrics
 from loadclient.report import build
 from loadclient.series import Series, interval_for
+from loadclient.text import text_report
 
 MS = 1_000_000
 START = 10 * NS_PER_S
@@ -195,3 +196,12 @@ def test_series_points_are_bounded() -> None:
     for k in range(0, 3600 * NS_PER_S, NS_PER_S // 50):
         s.add(k, 1_000_000, 1000, 200, False)
     assert len(s.rows()) == 600
+
+
+def test_an_interrupted_run_says_so_in_html_and_text() -> None:
+    m = Metrics(interval_for(NS_PER_S))
+    ok(m, 0, START, random.Random(1))
+    report = build(m, wall_offset_ns=0, target_rate=10)
+    report["verdict"] = {"passed": False, "failures": [], "behind": [], "interrupted": True}
+    assert "interrupted" in html_report(report, m.latency, m.series.rows()).lower()
+    assert "INTERRUPTED" in text_report(report)
