@@ -100,6 +100,9 @@ class Config:
         ):
             if ratio is not None and not 0.0 <= ratio <= 1.0:
                 raise ConfigError(f"{name} must be within 0..1, got {ratio}")
+        throughput = self.thresholds.min_throughput
+        if throughput is not None and not 0.0 <= throughput < float("inf"):
+            raise ConfigError(f"min-throughput must be a finite number >= 0, got {throughput}")
 
 
 def addr_to_url(addr: str) -> str:

@@ -105,6 +105,8 @@ def test_addr_to_url() -> None:
         (["--max-error-rate", "-0.1"], {}),
         (["--max-error-rate", "nan"], {}),
         (["--min-rate-ratio", "1.5"], {}),
+        (["--min-throughput", "nan"], {}),  # would print NaN: stdout would not be JSON
+        (["--min-throughput", "-1"], {}),
         (["--rate", "0", "--hit-ratio", "0.5"], {}),  # no count of fresh blobs to upload
         (["--output", "/nonexistent-dir/r.json"], {}),  # found out before the run, not after
         (["--html", "/nonexistent-dir/r.html"], {}),
