@@ -33,6 +33,12 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     p.add_argument("--peer-timeout-s", type=float, help="CACHE_PEER_TIMEOUT_S")
     p.add_argument("--origin-timeout-s", type=float, help="CACHE_ORIGIN_TIMEOUT_S")
     p.add_argument(
+        "--fetch-total-timeout-s",
+        type=float,
+        help=f"longest whole origin or peer fetch (CACHE_FETCH_TOTAL_TIMEOUT_S, "
+        f"{base.fetch_total_timeout_s:g})",
+    )
+    p.add_argument(
         "--peer-backoff-s",
         dest="peer_max_backoff_s",
         type=float,

@@ -105,7 +105,13 @@ def build_group(config: Config) -> Group:
     fills = max(4, config.threads)
 
     def new_peer(url: str) -> Peer:
-        return Peer(url, config.peer_timeout_s, config.peer_max_backoff_s, fills)
+        return Peer(
+            url,
+            config.peer_timeout_s,
+            config.peer_max_backoff_s,
+            fills,
+            total_timeout_s=config.fetch_total_timeout_s,
+        )
 
     picker = PeerPicker(config.member_url, config.peers, new_peer)
     if config.peers and picker.self_url not in {normalize_url(p) for p in config.peers}:
@@ -117,7 +123,9 @@ def build_group(config: Config) -> Group:
         )
     return Group(
         picker=picker,
-        origin=Origin(config.origin_url, config.origin_timeout_s, fills),
+        origin=Origin(
+            config.origin_url, config.origin_timeout_s, fills, config.fetch_total_timeout_s
+        ),
         cache_bytes=config.cache_bytes,
         max_item_bytes=config.item_limit_bytes,
         negative_ttl_s=config.negative_ttl_s,

@@ -36,6 +36,8 @@ class Config:
     threads: int = 8
     peer_timeout_s: float = 2.0
     origin_timeout_s: float = 5.0
+    # The longest one origin or peer fetch may take, body included (upstream.py).
+    fetch_total_timeout_s: float = 30.0
     peer_max_backoff_s: float = 5.0
     negative_ttl_s: float = 5.0
     log_level: str = "INFO"
@@ -50,7 +52,13 @@ class Config:
         if self.cache_bytes < 0 or (self.max_item_bytes or 0) < 0:
             raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
         check_at_least_one("CACHE_THREADS", self.threads)
-        for name in ("peer_timeout_s", "origin_timeout_s", "negative_ttl_s", "dns_refresh_s"):
+        for name in (
+            "peer_timeout_s",
+            "origin_timeout_s",
+            "fetch_total_timeout_s",
+            "negative_ttl_s",
+            "dns_refresh_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
@@ -118,6 +126,7 @@ ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_THREADS": ("threads", int),
     "CACHE_PEER_TIMEOUT_S": ("peer_timeout_s", float),
     "CACHE_ORIGIN_TIMEOUT_S": ("origin_timeout_s", float),
+    "CACHE_FETCH_TOTAL_TIMEOUT_S": ("fetch_total_timeout_s", float),
     "CACHE_PEER_BACKOFF_S": ("peer_max_backoff_s", float),
     "CACHE_NEGATIVE_TTL_S": ("negative_ttl_s", float),
     "LOG_LEVEL": ("log_level", str.upper),

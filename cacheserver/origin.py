@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from cacheserver.upstream import Upstream
+from cacheserver.upstream import DEFAULT_TOTAL_TIMEOUT_S, Upstream
 
 
 class Origin:
     """Origin fetches blobs with casserver's `GET /cas/{digest}`."""
 
-    def __init__(self, base_url: str, timeout_s: float, max_connections: int = 16) -> None:
-        self._upstream = Upstream(base_url, timeout_s, max_connections)
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        max_connections: int = 16,
+        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
+    ) -> None:
+        self._upstream = Upstream(base_url, timeout_s, max_connections, total_timeout_s)
         self.base_url = self._upstream.base_url
 
     def fetch(self, digest: str) -> bytes:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from cacheserver.ring import Ring
-from cacheserver.upstream import Upstream
+from cacheserver.upstream import DEFAULT_TOTAL_TIMEOUT_S, Upstream
 
 PEER_PATH: Final = "/_groupcache/cas/"
 MIN_BACKOFF_S: Final = 0.25
@@ -33,8 +33,9 @@ class Peer:
         max_backoff_s: float,
         max_connections: int = 16,
         clock: Callable[[], float] = time.monotonic,
+        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
     ) -> None:
-        self._upstream = Upstream(base_url, timeout_s, max_connections)
+        self._upstream = Upstream(base_url, timeout_s, max_connections, total_timeout_s)
         self.base_url = self._upstream.base_url
         self.max_backoff_s = max_backoff_s
         self._clock = clock

@@ -61,6 +61,15 @@ class CacheCluster:
     def total(self, name: str) -> int:
         return sum(self.stats(i)[name] for i in range(len(self.members)))
 
+    def metric(self, member: int, name: str) -> float:
+        """Metric is the value of one unlabelled sample on a member's /metrics."""
+        text = requests.get(f"{self.members[member].base_url}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    return float(sample.value)
+        raise KeyError(name)
+
     def origin_gets(self) -> int:
         """Origin_gets counts casserver's successful GET /cas/{digest} answers."""
         text = requests.get(f"{self.origin.base_url}/metrics", timeout=5).text
@@ -99,7 +108,12 @@ def cache_cluster(
     """Cache_cluster starts a casserver and n cacheservers under the given WSGI server."""
 
     def _start(
-        *, n: int = 3, server: str = "granian", origin_url: str | None = None
+        *,
+        n: int = 3,
+        server: str = "granian",
+        origin_url: str | None = None,
+        threads: int = 8,
+        env: Mapping[str, str] | None = None,
     ) -> CacheCluster:
         origin = casserver(workers=2)
         ports = [free_port() for _ in range(n)]
@@ -109,9 +123,10 @@ def cache_cluster(
             argv = [
                 PYTHON, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(ports[i]),
                 "--origin", origin_url or origin.base_url, "--peers", ",".join(urls),
-                "--self", urls[i], "--server", server, "--threads", "8",
+                "--self", urls[i], "--server", server, "--threads", str(threads),
             ]  # fmt: skip
-            return spawn(argv, base_url=urls[i], env=MEMBER_ENV, name=f"cache{i}", start=False)
+            member_env = {**MEMBER_ENV, **(env or {})}
+            return spawn(argv, base_url=urls[i], env=member_env, name=f"cache{i}", start=False)
 
         members = [member(i) for i in range(n)]
         start_all(members)

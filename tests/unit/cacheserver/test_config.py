@@ -30,6 +30,7 @@ def test_environment() -> None:
             "CACHE_THREADS": "3",
             "CACHE_PEER_TIMEOUT_S": "0.5",
             "CACHE_ORIGIN_TIMEOUT_S": "1.5",
+            "CACHE_FETCH_TOTAL_TIMEOUT_S": "12",
             "CACHE_NEGATIVE_TTL_S": "2",
             "LOG_LEVEL": "debug",
         }
@@ -40,6 +41,7 @@ def test_environment() -> None:
     assert config.member_url == "http://a:9000"
     assert (config.cache_bytes, config.item_limit_bytes, config.threads) == (1000, 10, 3)
     assert (config.peer_timeout_s, config.origin_timeout_s) == (0.5, 1.5)
+    assert config.fetch_total_timeout_s == 12
     assert config.negative_ttl_s == 2 and config.log_level == "DEBUG"
 
 
@@ -80,6 +82,7 @@ def test_dns_target() -> None:
         {"CACHE_BYTES": "-1"},
         {"CACHE_THREADS": "0"},
         {"CACHE_PEER_TIMEOUT_S": "0"},
+        {"CACHE_FETCH_TOTAL_TIMEOUT_S": "0"},
         {"CACHE_PEERS_DNS": "nameonly"},
         {"LOG_LEVEL": "loud"},
     ],
@@ -93,13 +96,13 @@ def test_flags_override_environment() -> None:
     base = Config.from_env({"LISTEN_PORT": "9000", "CACHE_THREADS": "2"})
     config = parse_args(
         ["--port", "9100", "--peers", "http://a:1,http://b:2", "--server", "gunicorn",
-         "--origin", "http://o:5000", "--cache-bytes", "2048"],
+         "--origin", "http://o:5000", "--cache-bytes", "2048", "--fetch-total-timeout-s", "7"],
         base,
     )  # fmt: skip
     assert config.port == 9100 and config.threads == 2
     assert config.peers == ("http://a:1", "http://b:2")
     assert config.server == "gunicorn" and config.origin_url == "http://o:5000"
-    assert config.cache_bytes == 2048
+    assert config.cache_bytes == 2048 and config.fetch_total_timeout_s == 7
 
 
 def test_gunicorn_binds_ipv6_hosts_in_brackets() -> None:

@@ -14,6 +14,9 @@ from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
 from cacheserver.peers import Peer
 from cacheserver.upstream import Upstream
 
+TRICKLE_BYTES = 40
+TRICKLE_INTERVAL_S = 0.1  # 4 s for the whole body, each byte well within a read timeout
+
 
 class Origin(ThreadingHTTPServer):
     """Origin answers /ok with a body, /missing with 404, anything else with 500."""
@@ -31,6 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path == "/trickle":
+            self._trickle(TRICKLE_BYTES, TRICKLE_INTERVAL_S)
+            return
         status, body = {"/ok": (200, b"hello"), "/missing": (404, b"")}.get(
             self.path, (500, b"boom")
         )
@@ -38,6 +44,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _trickle(self, size: int, interval_s: float) -> None:
+        """_trickle sends one body byte per interval: each read is quick, the body is not."""
+        self.send_response(200)
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        try:
+            for _ in range(size):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(interval_s)
+        except OSError:
+            pass  # the client gave up, as it should
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -90,6 +109,25 @@ def test_silent_server_is_a_timeout_within_bound() -> None:
         with pytest.raises(UpstreamTimeout):
             upstream.get("/x")
         assert time.monotonic() - started < 2
+
+
+def test_a_trickling_body_ends_at_the_total_timeout_and_frees_the_connection(
+    origin: Origin,
+) -> None:
+    upstream = Upstream(url(origin), timeout_s=1, total_timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        upstream.get("/trickle")
+    assert time.monotonic() - started < 1.2  # the total, not 40 bytes x 0.1 s
+    assert upstream.get("/ok") == b"hello"  # on a new connection: the old one was mid-body
+    assert origin.connections == 2
+    upstream.close()
+
+
+def test_a_body_within_the_total_timeout_is_read_whole(origin: Origin) -> None:
+    upstream = Upstream(url(origin), timeout_s=1, total_timeout_s=10)
+    assert upstream.get("/trickle") == b"x" * TRICKLE_BYTES
+    upstream.close()
 
 
 def test_base_url_must_be_http() -> None:
