@@ -81,6 +81,7 @@ async def _attack(plan: Plan, start_ns: int | None, progress: Progress | None) -
         try:
             return await attacker.run(start)
         finally:
+            loop.remove_signal_handler(signal.SIGINT)  # or it outlives the loop
             if ticker is not None:
                 ticker.cancel()
 

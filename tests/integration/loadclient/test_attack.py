@@ -306,3 +306,19 @@ def test_ctrl_c_ends_the_run_with_a_partial_report(fakecas: Start, workers: int)
     assert r["success"] == 1.0, r["errors"]
     assert r["verdict"]["interrupted"] is True and r["verdict"]["passed"] is False
     assert "Requests      [total, rate, throughput]" in err and "interrupted" in err
+
+
+def test_ctrl_c_is_ordinary_again_after_the_attack() -> None:
+    # The attack catches Ctrl-C only while it runs; afterwards (writing the reports) Ctrl-C
+    # must interrupt as usual, not go to the closed event loop's handler.
+    from loadclient.durations import Rate
+    from loadclient.plan import Plan
+    from loadclient.runner import run
+
+    plan = Plan(
+        host="127.0.0.1", port=free_port(), hot=b"x", hot_digest="d", rate=Rate(20),
+        duration_ns=100 * MS, connections=1,
+    )  # fmt: skip
+    m = run(plan)
+    assert m.requests == 2 and m.error_counts["connect"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
