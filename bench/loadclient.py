@@ -21,99 +21,29 @@ is printed beside the rates: it is less sensitive to other load than the rates a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import re
-import resource
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-NGINX = "/usr/sbin/nginx"
-WRK = "/usr/bin/wrk"
+import harness
+
 TARGET_RATIO = 0.8
-
-NGINX_CONF = """\
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nodelay on;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  default_type application/octet-stream;
-  server {{ listen 127.0.0.1:{port}; root {tmp}/root; }}
-}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
-def nginx(size: int) -> Iterator[tuple[str, Path]]:
-    """Nginx serves a random blob of size bytes; it yields the blob's URL and file."""
-    with tempfile.TemporaryDirectory(prefix="bench-loadclient-") as tmp_name:
-        tmp = Path(tmp_name)
-        blob = os.urandom(size)
-        digest = hashlib.sha256(blob).hexdigest()
-        (tmp / "root" / "cas").mkdir(parents=True)
-        (tmp / "root" / "cas" / digest).write_bytes(blob)
-        (tmp / "blob").write_bytes(blob)
-        port = free_port()
-        (tmp / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, port=port))
-        proc = subprocess.Popen([NGINX, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)])
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("nginx did not start") from None
-                    time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}/cas/{digest}", tmp / "blob"
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-
-def wrk(url: str, threads: int, connections: int, duration_s: float) -> tuple[float, float]:
-    """Wrk returns wrk's requests per second and its CPU time (user + system) per request, µs."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    if m is None or total is None:
-        raise RuntimeError(f"no rate in wrk output:\n{out}")
-    return float(m.group(1)), cpu_s / int(total.group(1)) * 1e6
+def served_blob(size: int) -> Iterator[tuple[str, Path]]:
+    """Served_blob has one nginx worker serve a random blob; it yields its URL and file."""
+    with harness.workdir("bench-loadclient-") as root:
+        digest = harness.write_blob(root, os.urandom(size))
+        nginx = harness.nginx(root, keepalive_requests=100_000_000, keepalive_timeout_s=120)
+        with nginx as base:
+            yield f"{base}/cas/{digest}", root / "www" / "cas" / digest
 
 
 def loadclient(
@@ -156,12 +86,14 @@ def main() -> int:
     a = p.parse_args()
     rates: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
-    with nginx(a.size) as (url, blob):
+    with served_blob(a.size) as (url, blob):
         for r in range(a.rounds):
             for n in (1, 2):
-                rate, cpu_us = wrk(url, n, a.connections, a.duration_s)
-                rates.setdefault(f"wrk -t{n}", []).append(rate)
-                cpu.setdefault(f"wrk -t{n}", []).append(cpu_us)
+                run = harness.wrk(
+                    url, threads=n, connections=a.connections, duration_s=a.duration_s
+                )
+                rates.setdefault(f"wrk -t{n}", []).append(run.rps)
+                cpu.setdefault(f"wrk -t{n}", []).append(run.cpu_us_per_request)
                 rep = loadclient(url, blob, "0", n, a.connections, a.duration_s)
                 rates.setdefault(f"loadclient --workers {n}", []).append(rep["rate"])
                 cpu.setdefault(f"loadclient --workers {n}", []).append(

@@ -1,0 +1,230 @@
+"""Harness is the plumbing the benchmarks share: work dirs, server processes, nginx and wrk.
+
+The scripts run as ``.venv/bin/python bench/X.py``, so bench/ is ``sys.path[0]`` and
+``import harness`` finds this module whatever the working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+NGINX_CONF = """\
+daemon off;
+master_process {master_process};
+worker_processes {workers};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests {keepalive_requests};
+    keepalive_timeout {keepalive_timeout_s}s;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/www;
+        location = /healthz {{ return 200; }}
+        location /cas/ {{
+            etag on;{add_headers}
+        }}
+    }}
+}}
+"""
+
+
+def tool(name: str) -> str:
+    """Tool returns the path of an installed program, or exits saying how to install it."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        sys.exit(f"{name} is not installed (Debian: apt-get install {name})")
+    return path
+
+
+def free_port() -> int:
+    """Free_port returns a loopback TCP port that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    """Workdir yields a fresh temporary directory and removes it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # nginx started as root serves files as an unprivileged worker user
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_blob(root: Path, data: bytes) -> str:
+    """Write_blob stores data where nginx serves it, root/www/cas/<sha256>; returns the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "www" / "cas").mkdir(parents=True, exist_ok=True)
+    (root / "www" / "cas" / digest).write_bytes(data)
+    return digest
+
+
+def put(origin: str, data: bytes) -> str:
+    """Put uploads data to the casserver at origin and returns its sha256 digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    req = urllib.request.Request(f"{origin}/cas/{digest}", data=data, method="PUT")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        if resp.status not in (200, 201):
+            raise RuntimeError(f"PUT {origin}/cas/{digest}: {resp.status}")
+    return digest
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    # The whole process group, so that a server's workers go with it.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def running(
+    argv: Sequence[str], ready_url: str, log: Path, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Running starts a server in its own process group and stops it on exit."""
+    # Ready once ready_url answers 200; env is added to ours; output goes to log.
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(ready_url, proc)
+        yield
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def nginx(
+    root: Path,
+    *,
+    workers: int = 1,
+    master_process: bool = False,
+    keepalive_requests: int = 1_000_000,
+    keepalive_timeout_s: int = 75,
+    headers: Mapping[str, str] | None = None,
+    binary: str | None = None,
+) -> Iterator[str]:
+    """Nginx serves root/www on a free loopback port and yields its base URL."""
+    # headers are added to /cas/ responses; nginx's own files go in root/nginx.
+    prefix = root / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    headers = headers or {}
+    add_headers = "".join(f'\n            add_header {k} "{v}";' for k, v in headers.items())
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            master_process="on" if master_process else "off",
+            workers=workers,
+            keepalive_requests=keepalive_requests,
+            keepalive_timeout_s=keepalive_timeout_s,
+            prefix=prefix,
+            root=root,
+            port=port,
+            add_headers=add_headers,
+        )
+    )
+    argv = [binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)]
+    base = f"http://127.0.0.1:{port}"
+    with running([*argv, "-e", str(prefix / "error.log")], f"{base}/healthz", prefix / "out.log"):
+        yield base
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """WrkResult is one wrk run: its rate, its CPU time per request, and its error lines."""
+
+    rps: float
+    cpu_us_per_request: float  # user + system time of the wrk process
+    errors: str  # wrk's socket-error and Non-2xx lines joined by "; ", or ""
+
+
+def wrk(
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    duration_s: float,
+    fail_on_non_2xx: bool = False,
+) -> WrkResult:
+    """Wrk runs one load on url; with fail_on_non_2xx, any Non-2xx response raises."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if fail_on_non_2xx and non_2xx is not None:
+        raise RuntimeError(f"{url}: {non_2xx.group(1)} error responses")
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    errors = [line.strip() for line in out.splitlines() if "errors" in line or "Non-2xx" in line]
+    return WrkResult(
+        rps=float(rps.group(1)),
+        cpu_us_per_request=cpu_s / max(int(total.group(1)), 1) * 1e6,
+        errors="; ".join(errors),
+    )
