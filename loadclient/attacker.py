@@ -23,6 +23,7 @@ from loadclient.plan import Plan, request_bytes
 from loadclient.series import interval_for
 from loadclient.targets import miss_index
 from loadclient.timer import Timer, make_timer
+from loadclient.warmup import open_warm
 
 _BATCH = 2000  # most requests sent per timer tick before letting responses in
 
@@ -52,17 +53,13 @@ class Attacker:
         self._timer: Timer | None = None
 
     async def warm_up(self) -> None:
-        """Warm_up opens the initial keep-alive connections before the clock starts."""
-        loop = asyncio.get_running_loop()
-        n = max(1, self.plan.connections)
-        timeout_s = self.plan.timeout_ns / NS_PER_S
-        results = await asyncio.gather(
-            *(asyncio.wait_for(self._connect(loop), timeout_s) for _ in range(n)),
-            return_exceptions=True,  # an unreachable server shows up as errors in the attack
-        )
-        for conn in results:
-            if isinstance(conn, Connection):
-                self.idle.append(conn)
+        """Warm_up opens the initial connections, each carrying one HEAD (see warmup.py)."""
+        loop, plan = asyncio.get_running_loop(), self.plan
+        self.idle += await open_warm(
+            lambda: self._connect(loop), request_bytes(plan, plan.hot_digest, "HEAD"),
+            max(1, plan.connections), plan.timeout_ns / NS_PER_S,
+            f"{plan.base_url}/cas/{plan.hot_digest}",
+        )  # fmt: skip
 
     async def run(self, start_ns: int | None = None) -> Metrics:
         """Run attacks from start_ns (monotonic; default now) until every response is in."""

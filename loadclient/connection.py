@@ -17,6 +17,8 @@ import httptools
 from loadclient.exchange import HEAD_END, Exchange, header
 from loadclient.metrics import PROTOCOL
 
+_MAX_HEAD_BYTES = 64 * 1024  # a warm-up answer's header block longer than this is garbage
+
 if TYPE_CHECKING:
     from loadclient.attacker import Attacker
 
@@ -46,6 +48,8 @@ class Connection(asyncio.BufferedProtocol):
         self.end = 0  # bytes in reads.buf from the current read
         self.sends = 0
         self.closed = False
+        self.warming: asyncio.Future[bytes] | None = None  # the warm-up HEAD's answer
+        self.warm_head = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -58,6 +62,18 @@ class Connection(asyncio.BufferedProtocol):
         ex.sent_ns = time.monotonic_ns()
         self.transport.write(ex.request)
 
+    def warm(self, request: bytes) -> asyncio.Future[bytes]:
+        """Warm writes request, whose answer has no body (a HEAD), and gets its header block.
+
+        httptools cannot be told that an answer has no body (its on_headers_complete cannot
+        skip it), so the warm-up's answer bypasses the parser, which stays fresh for the GETs.
+        """
+        assert self.transport is not None
+        self.warming = asyncio.get_running_loop().create_future()
+        self.sends += 1  # the first GET reuses this connection: a close then is retried
+        self.transport.write(request)
+        return self.warming
+
     def started_ns(self) -> int:
         """Started_ns is when the current request was written (0 when idle)."""
         return self.exchange.sent_ns if self.exchange else 0
@@ -68,6 +84,9 @@ class Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         reads = self.reads
         ex = self.exchange
+        if ex is None and self.warming is not None:
+            self._warm_read(nbytes)
+            return
         if ex is not None and ex.in_body:
             ex.body(reads.buf, reads.view, 0, nbytes)  # before parsing: it may end the message
         self.end = nbytes
@@ -78,6 +97,23 @@ class Connection(asyncio.BufferedProtocol):
             return
         if ex is not None and not ex.in_body and ex is self.exchange:
             ex.head += reads.view[:nbytes]  # the header block continues in the next read
+
+    def _warm_read(self, nbytes: int) -> None:
+        head, warming = self.warm_head, self.warming
+        assert warming is not None
+        head += self.reads.view[:nbytes]
+        end = head.find(HEAD_END)
+        if end < 0 and len(head) <= _MAX_HEAD_BYTES:
+            return
+        self.warming, self.warm_head = None, bytearray()
+        if warming.done():  # cancelled: the warm-up timed out
+            return
+        if end < 0:
+            warming.set_exception(ConnectionError("answer head too long"))
+        elif end + len(HEAD_END) < len(head):
+            warming.set_exception(ConnectionError("answer to HEAD has a body"))
+        else:
+            warming.set_result(bytes(head))
 
     def data_received(self, data: bytes) -> None:
         """Data_received feeds data as if the loop had read it (for tests and plain protocols)."""
@@ -122,7 +158,11 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         ex, self.exchange = self.exchange, None
-        if ex is None:
+        warming, self.warming = self.warming, None
+        if warming is not None and not warming.done():
+            why = f": {exc}" if exc else ""
+            warming.set_exception(ConnectionError(f"connection closed before an answer{why}"))
+        elif ex is None:
             self.attacker.lost_idle(self)
         elif ex.in_body and ex.until_close and exc is None:
             # httptools cannot be told of the end of input: a clean close ends such a body.

@@ -39,9 +39,9 @@ class Plan:
         return f"http://{self.authority}"
 
 
-def request_bytes(plan: Plan, digest: str) -> bytes:
-    """Request_bytes is the raw HTTP/1.1 GET for one blob."""
+def request_bytes(plan: Plan, digest: str, method: str = "GET") -> bytes:
+    """Request_bytes is the raw HTTP/1.1 request (a GET by default) for one blob."""
     return (
-        f"GET /cas/{digest} HTTP/1.1\r\nHost: {plan.authority}\r\n"
+        f"{method} /cas/{digest} HTTP/1.1\r\nHost: {plan.authority}\r\n"
         "User-Agent: loadclient\r\nAccept: */*\r\n\r\n"
     ).encode("ascii")

@@ -1,9 +1,10 @@
 """A tiny single-threaded CAS server for loadclient's tests, with faults on demand.
 
 PUT /cas/{digest} (multipart part "file" or raw body, checked against the SHA-256),
-GET /cas/{digest}, GET /healthz. Faults: --stall-at N stalls the whole server once for
---stall-ms just before answering the N-th GET (the coordinated-omission case);
---wrong-every N corrupts every N-th GET body; --put-status S rejects uploads with S.
+GET and HEAD /cas/{digest}, GET /healthz. Faults: --stall-at N stalls the whole server once
+for --stall-ms just before answering the N-th GET (the coordinated-omission case);
+--wrong-every N corrupts every N-th GET body; --put-status S rejects uploads with S;
+--head-status S answers HEAD with S; --head-silent 1 never answers a HEAD.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def handle(
         new = digest not in BLOBS
         BLOBS[digest] = data
         return respond("201 Created" if new else "200 OK")
+    if method == "HEAD":
+        return head(args, digest)
     if method == "GET":
         data = BLOBS.get(digest)
         if data is None:
@@ -67,6 +70,15 @@ def handle(
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         return respond("200 OK", data, f"X-Cache: {args.x_cache}\r\n" if args.x_cache else "")
     return respond("405 Method Not Allowed")
+
+
+def head(args: argparse.Namespace, digest: str) -> bytes:
+    if args.head_status:
+        return respond(f"{args.head_status} Head Status")
+    data = BLOBS.get(digest)
+    if data is None:
+        return respond("404 Not Found")
+    return respond("200 OK", data)[: -len(data) or None]  # the head of the GET's answer
 
 
 async def serve_client(
@@ -82,6 +94,8 @@ async def serve_client(
                 for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
             }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if method == "HEAD" and args.head_silent:
+                continue  # the client gives up; its next request (if any) is not answered
             writer.write(handle(args, method, path, headers, body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -98,6 +112,8 @@ async def main() -> None:
     p.add_argument("--wrong-every", type=int, default=0)
     p.add_argument("--put-status", type=int, default=0)
     p.add_argument("--x-cache", default="")
+    p.add_argument("--head-status", type=int, default=0)
+    p.add_argument("--head-silent", type=int, default=0)
     args = p.parse_args()
     server = await asyncio.start_server(
         lambda r, w: serve_client(args, r, w), "127.0.0.1", args.port, backlog=1024
