@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         "--connections",
         type=int,
         metavar="N",
-        help="keep-alive connections opened before the start (16)",
+        help="keep-alive connections opened before the start (16), each carrying one "
+        "uncounted HEAD of the blob first (so a cache may fill it before the attack)",
     )
     a("--max-connections", type=int, metavar="N", help="most connections open at once (10000)")
     a("--workers", type=int, metavar="N", help="attacking processes sharing the schedule (1)")
