@@ -30,6 +30,12 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     )
     p.add_argument("--max-item-bytes", type=int, help="largest cached value (CACHE_MAX_ITEM_BYTES)")
     p.add_argument("--threads", type=int, help=f"request threads (CACHE_THREADS, {base.threads})")
+    p.add_argument(
+        "--fill-threads",
+        type=int,
+        help=f"threads loading from the origin, and as many from peers "
+        f"(CACHE_FILL_THREADS, {base.fill_threads})",
+    )
     p.add_argument("--peer-timeout-s", type=float, help="CACHE_PEER_TIMEOUT_S")
     p.add_argument("--origin-timeout-s", type=float, help="CACHE_ORIGIN_TIMEOUT_S")
     p.add_argument(

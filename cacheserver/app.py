@@ -102,12 +102,12 @@ def _load_error(req: falcon.Request, resp: falcon.Response, ex: Exception, param
 
 def build_group(config: Config) -> Group:
     """Build_group wires the ring, the peers and the origin from config."""
-    fills = max(4, config.threads)
+    fills = config.fill_threads
 
     def new_peer(url: str) -> Peer:
         return Peer(
             url,
-            config.peer_timeout_s,
+            config.peer_wait_s,
             config.peer_max_backoff_s,
             fills,
             total_timeout_s=config.fetch_total_timeout_s,
@@ -130,6 +130,7 @@ def build_group(config: Config) -> Group:
         max_item_bytes=config.item_limit_bytes,
         negative_ttl_s=config.negative_ttl_s,
         fill_timeout_s=config.fill_timeout_s,
+        peer_fill_timeout_s=config.peer_fill_timeout_s,
         max_fills=fills,
     )
 

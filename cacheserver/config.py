@@ -33,7 +33,13 @@ class Config:
     cache_bytes: int = 64 * MIB
     # None: cache_bytes // 16, so one blob never takes more than a sixteenth.
     max_item_bytes: int | None = None
-    threads: int = 8
+    # Request threads mostly wait, on a fill or on another member. A member whose
+    # threads all wait on other members cannot answer those members' peer requests
+    # (queued behind, first in first out), so it must have more threads than the cold
+    # misses it absorbs at once; the servers start them on demand.
+    threads: int = 64
+    # Origin loads and peer loads each run on a pool of this many threads: the work.
+    fill_threads: int = 8
     peer_timeout_s: float = 2.0
     origin_timeout_s: float = 5.0
     # The longest one origin or peer fetch may take, body included (upstream.py).
@@ -52,6 +58,7 @@ class Config:
         if self.cache_bytes < 0 or (self.max_item_bytes or 0) < 0:
             raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
         check_at_least_one("CACHE_THREADS", self.threads)
+        check_at_least_one("CACHE_FILL_THREADS", self.fill_threads)
         for name in (
             "peer_timeout_s",
             "origin_timeout_s",
@@ -85,8 +92,22 @@ class Config:
 
     @property
     def fill_timeout_s(self) -> float:
-        """Fill_timeout_s bounds a wait for a fill: a peer try, then the origin, plus connects."""
-        return self.peer_timeout_s + self.origin_timeout_s + 3.0
+        """Fill_timeout_s bounds a wait for an origin load: the read timeout, connects, a queue."""
+        return self.origin_timeout_s + 3.0
+
+    @property
+    def peer_wait_s(self) -> float:
+        """Peer_wait_s is how long a member waits for a key's owner to answer.
+
+        The owner answers within its own fill_timeout_s (a value or a 504), so a
+        shorter wait times out on a healthy, busy owner and loads the key twice.
+        """
+        return self.fill_timeout_s + self.peer_timeout_s
+
+    @property
+    def peer_fill_timeout_s(self) -> float:
+        """Peer_fill_timeout_s bounds a wait for another member's key: owner, then origin."""
+        return self.peer_wait_s + self.fill_timeout_s
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -124,6 +145,7 @@ ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_BYTES": ("cache_bytes", int),
     "CACHE_MAX_ITEM_BYTES": ("max_item_bytes", int),
     "CACHE_THREADS": ("threads", int),
+    "CACHE_FILL_THREADS": ("fill_threads", int),
     "CACHE_PEER_TIMEOUT_S": ("peer_timeout_s", float),
     "CACHE_ORIGIN_TIMEOUT_S": ("origin_timeout_s", float),
     "CACHE_FETCH_TOTAL_TIMEOUT_S": ("fetch_total_timeout_s", float),

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from cachetools import TTLCache
 
-from cacheserver.errors import CorruptBlob, NotFound, Unavailable
+from cacheserver.errors import CorruptBlob, NotFound, Unavailable, UpstreamTimeout
 from cacheserver.lru import ByteLRU
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
@@ -48,6 +48,7 @@ class Group:
         max_item_bytes: int,
         negative_ttl_s: float,
         fill_timeout_s: float,
+        peer_fill_timeout_s: float | None = None,
         max_fills: int = 16,
     ) -> None:
         hot_bytes = cache_bytes // HOT_FRACTION
@@ -57,7 +58,13 @@ class Group:
         self.origin = origin
         self.counters = Stats()
         self.fill_timeout_s = fill_timeout_s
-        self._flight: Flight[tuple[str, bool], tuple[bytes, str]] = Flight(max_fills)
+        self.peer_fill_timeout_s = peer_fill_timeout_s or fill_timeout_s
+        # Two pools, so an owner's origin loads, which peers wait for, never queue
+        # behind its own fills that wait for other owners: under a burst of cold keys
+        # each member's pool filled with waits on the others, and nothing moved until
+        # the peer timeouts broke the circle with duplicate origin loads.
+        self._origin_fills: Flight[str, tuple[bytes, str]] = Flight(max_fills, "origin-fill")
+        self._peer_fills: Flight[str, tuple[bytes, str]] = Flight(max_fills, "peer-fill")
         self._negative: TTLCache[str, bool] = TTLCache(
             NEGATIVE_ITEMS, ttl=negative_ttl_s, timer=time.monotonic
         )
@@ -99,9 +106,11 @@ class Group:
         peer = self.picker.owner(key) if forward else None
         # The owner's client gets and the peer requests it receives share one flight
         # (peer None): both load from the origin, so they must not race to it twice.
-        result, _shared = self._flight.do(
-            (key, peer is not None), lambda: self._fill(digest, peer), self.fill_timeout_s
-        )
+        if peer is None:
+            flight, timeout_s = self._origin_fills, self.fill_timeout_s
+        else:
+            flight, timeout_s = self._peer_fills, self.peer_fill_timeout_s
+        result, _shared = flight.do(key, lambda: self._fill(digest, peer), timeout_s)
         return result
 
     def _fill(self, digest: Digest, peer: Peer | None) -> tuple[bytes, str]:
@@ -143,7 +152,7 @@ class Group:
             self._verify(digest, value, peer.base_url)
         except (Unavailable, CorruptBlob) as ex:
             self.counters.add("PeerErrors")
-            backoff_s = peer.failed()
+            backoff_s = peer.timed_out() if isinstance(ex, UpstreamTimeout) else peer.failed()
             log.warning(
                 "peer load failed, loading from the origin",
                 extra={"digest": digest.hex, "peer": peer.base_url, "error": str(ex),
@@ -200,10 +209,11 @@ class Group:
 
     def in_flight(self) -> int:
         """In_flight returns how many fills are running."""
-        return self._flight.in_flight()
+        return self._origin_fills.in_flight() + self._peer_fills.in_flight()
 
     def close(self) -> None:
         """Close stops new fills and drops pooled connections."""
-        self._flight.close()
+        self._origin_fills.close()
+        self._peer_fills.close()
         self.picker.close()
         self.origin.close()

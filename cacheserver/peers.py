@@ -6,6 +6,7 @@ a row, so a dead member costs one fast connection error, not one per request.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ class Peer:
         self._lock = threading.Lock()
         self._failures = 0
         self._retry_at = 0.0
+        self._answered_at = -math.inf
 
     def fetch(self, digest: str) -> bytes:
         """Fetch asks the peer for a blob; it raises the errors of Upstream.get."""
@@ -60,11 +62,22 @@ class Peer:
             self._retry_at = self._clock() + backoff_s
             return backoff_s
 
+    def timed_out(self) -> float:
+        """Timed_out backs off (see failed) only from a peer that answered nothing lately.
+
+        A peer that answered within the last wait is alive and busy, likely loading
+        the key for us: backing off would send every key it owns to the origin too.
+        """
+        with self._lock:
+            busy = self._clock() - self._answered_at < self._upstream.timeout_s
+        return 0.0 if busy else self.failed()
+
     def succeeded(self) -> None:
         """Succeeded ends the backoff."""
         with self._lock:
             self._failures = 0
             self._retry_at = 0.0
+            self._answered_at = self._clock()
 
     def close(self) -> None:
         """Close drops the pooled connections."""

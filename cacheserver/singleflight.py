@@ -23,8 +23,8 @@ V = TypeVar("V")
 class Flight(Generic[K, V]):
     """Flight runs at most one fill per key at a time on a pool of max_fills threads."""
 
-    def __init__(self, max_fills: int = 16) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_fills, thread_name_prefix="fill")
+    def __init__(self, max_fills: int = 16, name: str = "fill") -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max_fills, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._calls: dict[K, Future[V]] = {}
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from cacheserver.errors import NotFound, Unavailable
+from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
 from cacheserver.group import Group
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
@@ -46,14 +46,21 @@ class FakeOrigin(Origin):
 class FakePeer(Peer):
     """FakePeer reaches another in-process Group through its peer entry point."""
 
-    def __init__(self, url: str, groups: dict[str, Group], corrupt: set[str]) -> None:
+    def __init__(
+        self, url: str, groups: dict[str, Group], corrupt: set[str], slow: set[str] | None = None
+    ) -> None:
         super().__init__(url, timeout_s=1.0, max_backoff_s=1.0)
         self._groups = groups
         self._corrupt = corrupt
+        self._slow = set() if slow is None else slow
         self.fetches = 0
+        self.delay_s = 0.0
 
     def fetch(self, digest: str) -> bytes:
         self.fetches += 1
+        time.sleep(self.delay_s)
+        if self.base_url in self._slow:
+            raise UpstreamTimeout(f"{self.base_url} did not answer in time")
         group = self._groups.get(self.base_url)
         if group is None:
             raise Unavailable(f"{self.base_url} is down")
@@ -64,18 +71,26 @@ class FakePeer(Peer):
 class Cluster:
     """Cluster is a ring of in-process groups sharing one FakeOrigin."""
 
-    def __init__(self, n: int = 3, cache_bytes: int = 1 << 20, negative_ttl_s: float = 5.0):
+    def __init__(
+        self,
+        n: int = 3,
+        cache_bytes: int = 1 << 20,
+        negative_ttl_s: float = 5.0,
+        max_fills: int = 16,
+    ):
+        self.max_fills = max_fills
         self.origin = FakeOrigin()
         self.urls = [f"http://m{i}:18001" for i in range(n)]
         self.groups: dict[str, Group] = {}
         self.corrupt: set[str] = set()
+        self.slow: set[str] = set()
         self.peers: dict[tuple[str, str], FakePeer] = {}
         for url in self.urls:
             self.groups[url] = self.new_group(url, cache_bytes, negative_ttl_s)
 
     def new_group(self, url: str, cache_bytes: int, negative_ttl_s: float) -> Group:
         def new_peer(peer_url: str) -> Peer:
-            peer = FakePeer(peer_url, self.groups, self.corrupt)
+            peer = FakePeer(peer_url, self.groups, self.corrupt, self.slow)
             self.peers[(url, peer_url)] = peer
             return peer
 
@@ -86,6 +101,7 @@ class Cluster:
             max_item_bytes=cache_bytes // 16,
             negative_ttl_s=negative_ttl_s,
             fill_timeout_s=5.0,
+            max_fills=self.max_fills,
         )
 
     def owned_by(self, member: str, count: int = 1, start: int = 0) -> list[tuple[str, bytes]]:

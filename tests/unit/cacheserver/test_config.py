@@ -15,6 +15,7 @@ def test_defaults() -> None:
     assert config.item_limit_bytes == 4 * MIB
     assert config.member_url == "http://127.0.0.1:18001"
     assert config.peers == ()
+    assert (config.threads, config.fill_threads) == (64, 8)
 
 
 def test_environment() -> None:
@@ -28,6 +29,7 @@ def test_environment() -> None:
             "CACHE_BYTES": "1000",
             "CACHE_MAX_ITEM_BYTES": "10",
             "CACHE_THREADS": "3",
+            "CACHE_FILL_THREADS": "5",
             "CACHE_PEER_TIMEOUT_S": "0.5",
             "CACHE_ORIGIN_TIMEOUT_S": "1.5",
             "CACHE_FETCH_TOTAL_TIMEOUT_S": "12",
@@ -40,6 +42,7 @@ def test_environment() -> None:
     assert config.peers == ("http://a:9000/", "http://b:9000")
     assert config.member_url == "http://a:9000"
     assert (config.cache_bytes, config.item_limit_bytes, config.threads) == (1000, 10, 3)
+    assert config.fill_threads == 5
     assert (config.peer_timeout_s, config.origin_timeout_s) == (0.5, 1.5)
     assert config.fetch_total_timeout_s == 12
     assert config.negative_ttl_s == 2 and config.log_level == "DEBUG"
@@ -81,6 +84,7 @@ def test_dns_target() -> None:
         {"CAS_SERVER_URL": "ftp://x"},
         {"CACHE_BYTES": "-1"},
         {"CACHE_THREADS": "0"},
+        {"CACHE_FILL_THREADS": "0"},
         {"CACHE_PEER_TIMEOUT_S": "0"},
         {"CACHE_FETCH_TOTAL_TIMEOUT_S": "0"},
         {"CACHE_PEERS_DNS": "nameonly"},
@@ -96,13 +100,15 @@ def test_flags_override_environment() -> None:
     base = Config.from_env({"LISTEN_PORT": "9000", "CACHE_THREADS": "2"})
     config = parse_args(
         ["--port", "9100", "--peers", "http://a:1,http://b:2", "--server", "gunicorn",
-         "--origin", "http://o:5000", "--cache-bytes", "2048", "--fetch-total-timeout-s", "7"],
+         "--origin", "http://o:5000", "--cache-bytes", "2048", "--fetch-total-timeout-s", "7",
+         "--fill-threads", "3"],
         base,
     )  # fmt: skip
     assert config.port == 9100 and config.threads == 2
     assert config.peers == ("http://a:1", "http://b:2")
     assert config.server == "gunicorn" and config.origin_url == "http://o:5000"
     assert config.cache_bytes == 2048 and config.fetch_total_timeout_s == 7
+    assert config.fill_threads == 3
 
 
 def test_gunicorn_binds_ipv6_hosts_in_brackets() -> None:
@@ -110,3 +116,10 @@ def test_gunicorn_binds_ipv6_hosts_in_brackets() -> None:
 
     assert parse_address(bind_address("::", 18001)) == ("::", 18001)
     assert parse_address(bind_address("127.0.0.1", 18001)) == ("127.0.0.1", 18001)
+
+
+def test_a_member_waits_for_an_owner_longer_than_the_owner_waits_for_the_origin() -> None:
+    config = Config.from_env({"CACHE_PEER_TIMEOUT_S": "2", "CACHE_ORIGIN_TIMEOUT_S": "5"})
+    # The owner answers a peer request within its fill_timeout_s, a value or a 504.
+    assert config.peer_wait_s == config.fill_timeout_s + 2 == 10
+    assert config.peer_fill_timeout_s == config.peer_wait_s + config.fill_timeout_s

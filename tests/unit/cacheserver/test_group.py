@@ -228,3 +228,56 @@ def test_owner_merges_client_and_peer_loads(cluster: Cluster) -> None:
         t.join(5)
     assert results == [data] * 3
     assert cluster.origin.fetches == 1
+
+
+def test_a_busy_peer_that_times_out_is_not_backed_off(cluster: Cluster) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    first, second, third = cluster.owned_by(b, count=3)
+    assert cluster.groups[a].get(parse_digest(first[0])) == (first[1], PEER)
+    cluster.slow.add(b)
+    assert cluster.groups[a].get(parse_digest(second[0])) == (second[1], MISS)
+    assert cluster.groups[a].stats()["PeerErrors"] == 1
+    # b answered within the last wait: alive, busy, likely loading the key for us.
+    assert cluster.peers[(a, b)].available()
+    cluster.slow.clear()
+    assert cluster.groups[a].get(parse_digest(third[0])) == (third[1], PEER)
+
+
+def test_a_peer_that_never_answers_is_backed_off(cluster: Cluster) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    [(digest, data)] = cluster.owned_by(b)
+    cluster.slow.add(b)
+    assert cluster.groups[a].get(parse_digest(digest)) == (data, MISS)
+    assert not cluster.peers[(a, b)].available()  # hung, as far as anyone can tell
+
+
+def test_owners_loads_never_queue_behind_their_waits_on_other_owners() -> None:
+    # One fill thread each. Before origin loads and peer loads had pools of their
+    # own, a waited for b with its only thread while b waited for a with its own,
+    # and both peer requests queued behind: nothing moved until the fill timeout.
+    cluster = Cluster(n=2, max_fills=1)
+    a, b = cluster.urls
+    [(key_a, data_a)] = cluster.owned_by(a)
+    [(key_b, data_b)] = cluster.owned_by(b)
+    cluster.origin.delay_s = 0.3
+    for peer in cluster.peers.values():
+        peer.delay_s = 0.2  # both remote fills hold their member's thread before asking
+    results: dict[str, tuple[bytes, str]] = {}
+    calls = {
+        key_b: lambda: cluster.groups[a].get(parse_digest(key_b)),
+        key_a: lambda: cluster.groups[b].get(parse_digest(key_a)),
+    }
+    threads = [
+        threading.Thread(target=lambda k=k, c=c: results.__setitem__(k, c()))
+        for k, c in calls.items()
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == {key_a: (data_a, PEER), key_b: (data_b, PEER)}
+    assert time.monotonic() - started < 2
+    assert cluster.origin.fetches == 2
+    assert sum(g.stats()["PeerErrors"] for g in cluster.groups.values()) == 0
+    cluster.close()

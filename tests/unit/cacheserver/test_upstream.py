@@ -147,3 +147,14 @@ def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
     peer.succeeded()
     assert peer.available()
     assert peer.failed() == 0.25
+
+
+def test_a_timeout_backs_off_only_a_peer_that_answered_nothing_for_a_wait() -> None:
+    now = [100.0]
+    peer = Peer("http://p:1", timeout_s=2, max_backoff_s=1.0, clock=lambda: now[0])
+    assert peer.timed_out() == 0.25  # never answered
+    peer.succeeded()
+    now[0] += 1.5
+    assert peer.timed_out() == 0.0 and peer.available()  # answered 1.5 s ago: busy
+    now[0] += 1.0
+    assert peer.timed_out() == 0.25  # nothing for longer than a wait

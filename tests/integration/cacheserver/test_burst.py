@@ -1,0 +1,92 @@
+"""A burst of distinct cold keys: members wait for busy owners instead of loading twice."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from tests.integration.cacheserver.conftest import CacheCluster
+from tests.support import free_port
+
+Start = Callable[..., CacheCluster]
+# The owner's origin answers after 2.5 s, longer than the 2 s peer timeout the other
+# members have (MEMBER_ENV); the origin timeout is at its default of 5 s.
+LATENCY_S = 2.5
+BURST_ENV = {"CACHE_ORIGIN_TIMEOUT_S": "5", "CACHE_FILL_THREADS": "16"}
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # not 5: sixty connections at once must not wait for SYN retries
+    daemon_threads = True
+
+
+class SlowOrigin:
+    """SlowOrigin is a real HTTP origin that answers every GET after latency_s."""
+
+    def __init__(self, blobs: dict[str, bytes], latency_s: float) -> None:
+        self.gets = 0
+        lock = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                with lock:
+                    origin.gets += 1
+                time.sleep(latency_s)
+                data = blobs.get(self.path.rsplit("/", 1)[-1])
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_burst_of_cold_keys_is_one_origin_load_each_and_no_peer_errors(
+    cache_cluster: Start,
+) -> None:
+    keys = 60
+    blobs = {hashlib.sha256(d).hexdigest(): d for d in (os.urandom(10_000) for _ in range(keys))}
+    origin = SlowOrigin(blobs, latency_s=LATENCY_S)
+    try:
+        cluster = cache_cluster(origin_url=origin.url, threads=64, env=BURST_ENV)
+
+        def fetch(item: tuple[int, str]) -> tuple[int, bool]:
+            i, digest = item
+            resp = requests.get(f"{cluster.urls[i % 3]}/cas/{digest}", timeout=30)
+            return resp.status_code, resp.content == blobs[digest]
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(keys) as pool:
+            results = list(pool.map(fetch, enumerate(blobs)))
+        elapsed = time.monotonic() - started
+        stats = [cluster.stats(i) for i in range(3)]
+        summary = {n: [s[n] for s in stats] for n in ("PeerErrors", "LocalLoads", "PeerLoads")}
+        assert results == [(200, True)] * keys, summary
+        assert summary["PeerErrors"] == [0, 0, 0], summary
+        assert sum(summary["LocalLoads"]) == keys and origin.gets == keys, summary
+        assert elapsed < 30, elapsed
+    finally:
+        origin.close()
