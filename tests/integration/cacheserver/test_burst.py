@@ -71,6 +71,8 @@ def test_a_burst_of_cold_keys_is_one_origin_load_each_and_no_peer_errors(
     blobs = {hashlib.sha256(d).hexdigest(): d for d in (os.urandom(10_000) for _ in range(keys))}
     origin = SlowOrigin(blobs, latency_s=LATENCY_S)
     try:
+        # More request threads than requests a member gets in the burst (20 clients and
+        # the others' peer requests): with fewer, all can wait on other members (Config).
         cluster = cache_cluster(origin_url=origin.url, threads=64, env=BURST_ENV)
 
         def fetch(item: tuple[int, str]) -> tuple[int, bool]:

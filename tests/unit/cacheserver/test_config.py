@@ -15,7 +15,7 @@ def test_defaults() -> None:
     assert config.item_limit_bytes == 4 * MIB
     assert config.member_url == "http://127.0.0.1:18001"
     assert config.peers == ()
-    assert (config.threads, config.fill_threads) == (64, 8)
+    assert (config.threads, config.fill_threads) == (8, 8)
 
 
 def test_environment() -> None:
