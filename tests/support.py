@@ -7,8 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -102,3 +104,27 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+class _LoopbackServer(ThreadingHTTPServer):
+    request_queue_size = 128  # not 5: a burst of connections must not wait for SYN retries
+    daemon_threads = True  # a handler still trickling to a client that gave up never blocks exit
+
+
+class LoopbackHTTPServer:
+    """LoopbackHTTPServer serves a request handler class on a free loopback port from a thread.
+
+    Tests use it for small fake upstreams (slow, lying or trickling origins) that must be
+    real HTTP servers but need no process of their own.
+    """
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = _LoopbackServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Close stops serving and releases the port."""
+        self.server.shutdown()
+        self.server.server_close()

@@ -8,12 +8,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import requests
 
 from tests.integration.cacheserver.conftest import CacheCluster
-from tests.support import free_port
+from tests.support import LoopbackHTTPServer
 
 Start = Callable[..., CacheCluster]
 # The owner's origin answers after 2.5 s, longer than the 2 s peer timeout the other
@@ -22,12 +22,7 @@ LATENCY_S = 2.5
 BURST_ENV = {"CACHE_ORIGIN_TIMEOUT_S": "5", "CACHE_FILL_THREADS": "16"}
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # not 5: sixty connections at once must not wait for SYN retries
-    daemon_threads = True
-
-
-class SlowOrigin:
+class SlowOrigin(LoopbackHTTPServer):
     """SlowOrigin is a real HTTP origin that answers every GET after latency_s."""
 
     def __init__(self, blobs: dict[str, bytes], latency_s: float) -> None:
@@ -54,14 +49,7 @@ class SlowOrigin:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = _Server(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_a_burst_of_cold_keys_is_one_origin_load_each_and_no_peer_errors(

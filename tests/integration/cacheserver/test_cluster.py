@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from cascommon.digest import sha256_hex
 from tests.integration.cacheserver.conftest import CacheCluster
-from tests.support import free_port
+from tests.support import LoopbackHTTPServer
 
 Start = Callable[..., CacheCluster]
 
@@ -146,7 +145,7 @@ def test_member_logs_are_json(cache_cluster: Start, server: str) -> None:
     assert len(fills) == 1 and fills[0]["digest"] == digest and fills[0]["x_cache"] == "miss"
 
 
-class LyingOrigin:
+class LyingOrigin(LoopbackHTTPServer):
     """LyingOrigin is a real HTTP origin that sends the wrong bytes until told to stop."""
 
     def __init__(self, blobs: dict[str, bytes]) -> None:
@@ -171,14 +170,7 @@ class LyingOrigin:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_wrong_bytes_from_the_origin_are_never_cached(cache_cluster: Start) -> None:

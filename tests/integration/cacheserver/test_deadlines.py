@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from tests.integration.cacheserver.conftest import CacheCluster
-from tests.support import free_port
+from tests.support import LoopbackHTTPServer
 
 Start = Callable[..., CacheCluster]
 
 
-class TricklingOrigin:
+class TricklingOrigin(LoopbackHTTPServer):
     """TricklingOrigin is a real HTTP origin that sends every body one byte at a time."""
 
     def __init__(self, size: int, interval_s: float) -> None:
@@ -35,15 +34,7 @@ class TricklingOrigin:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def test_a_trickling_origin_fill_ends_at_the_total_timeout(cache_cluster: Start) -> None:
