@@ -24,11 +24,13 @@ class Config:
     origin_url: str = "http://127.0.0.1:5000"
     # Base URLs of every member (self included); empty means a ring of one.
     peers: tuple[str, ...] = ()
-    # This member's base URL as the others know it; None: http://POD_IP-or-127.0.0.1:port.
+    # This member's base URL as the others know it; None: see member_url.
     self_url: str | None = None
     # "name:port" of a headless Service whose A records are the members.
     peers_dns: str | None = None
     pod_ip: str | None = None
+    # A StatefulSet pod's name: with peers_dns, this member is <pod>.<service>.
+    pod_name: str | None = None
     dns_refresh_s: float = 10.0
     cache_bytes: int = 64 * MIB
     # None: cache_bytes // 16, so one blob never takes more than a sixteenth.
@@ -85,6 +87,11 @@ class Config:
         """Member_url is this member's base URL on the ring."""
         if self.self_url:
             return self.self_url.rstrip("/")
+        if self.pod_name and self.peers_dns:
+            # The stable name the other members find by reverse lookup (membership.py),
+            # not the pod IP, so a restart keeps this member's ring positions.
+            service, port = _split_host_port(self.peers_dns)
+            return f"http://{self.pod_name}.{service.split('.', 1)[0]}:{port}"
         ip = self.pod_ip or "127.0.0.1"
         # Bracketed as membership.member_url spells DNS answers, or an IPv6 pod
         # would not find itself on its own ring.
@@ -142,6 +149,7 @@ ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_SELF": ("self_url", str),
     "CACHE_PEERS_DNS": ("peers_dns", str),
     "POD_IP": ("pod_ip", str),
+    "POD_NAME": ("pod_name", str),
     "CACHE_PEERS_DNS_REFRESH_S": ("dns_refresh_s", float),
     "CACHE_BYTES": ("cache_bytes", int),
     "CACHE_MAX_ITEM_BYTES": ("max_item_bytes", int),

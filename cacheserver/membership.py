@@ -1,4 +1,12 @@
-"""Ring membership from DNS: the A/AAAA records of a Kubernetes headless Service."""
+"""Ring membership from DNS: the members of a Kubernetes headless Service, by stable name.
+
+The Service's A/AAAA records are the pods' IPs, which change on every restart. A member
+named by its IP would come back at new ring positions and move its keys; so each
+address is named by its reverse lookup, which for a StatefulSet pod behind its
+governing Service is ``<pod>.<service>.<namespace>.svc.<zone>``, kept as
+``<pod>.<service>``: the name the pod gives itself (config.member_url) whatever the
+namespace and cluster domain.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +20,36 @@ from cacheserver.peers import PeerPicker
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], list[str]]
+ReverseLookup = Callable[[str], tuple[str, list[str], list[str]]]
 
 
-def resolve(name: str, port: int) -> list[str]:
-    """Resolve returns the sorted addresses name resolves to."""
+def addresses(name: str, port: int) -> list[str]:
+    """Addresses returns the sorted addresses name resolves to."""
     infos = socket.getaddrinfo(name, port, proto=socket.IPPROTO_TCP)
     return sorted({str(info[4][0]) for info in infos})
 
 
+def stable_name(address: str, service: str, lookup: ReverseLookup = socket.gethostbyaddr) -> str:
+    """Stable_name is <pod>.<service> when address's reverse lookup names a pod of service."""
+    try:
+        host, aliases, _ = lookup(address)
+    except OSError:
+        return address  # no PTR record: still a member, by address
+    for fqdn in (host, *aliases):
+        labels = fqdn.rstrip(".").split(".")
+        if len(labels) >= 2 and labels[1] == service:
+            return f"{labels[0]}.{labels[1]}"
+    return address
+
+
+def resolve(name: str, port: int) -> list[str]:
+    """Resolve returns the sorted stable names of the members name resolves to."""
+    service = name.split(".", 1)[0]
+    return sorted({stable_name(a, service) for a in addresses(name, port)})
+
+
 def member_url(address: str, port: int) -> str:
-    """Member_url is the base URL of the member at address."""
+    """Member_url is the base URL of the member at address (a name or an IP)."""
     host = f"[{address}]" if ":" in address else address
     return f"http://{host}:{port}"
 
@@ -50,13 +78,13 @@ class DnsMembers:
     def refresh(self) -> bool:
         """Refresh resolves once and reports whether the members changed."""
         try:
-            addresses = self._resolver(self.name, self.port)
+            hosts = self._resolver(self.name, self.port)
         except OSError as ex:
             log.warning("peer DNS lookup failed", extra={"dns_name": self.name, "error": str(ex)})
             return False
-        if not addresses:
+        if not hosts:
             return False
-        changed = self.picker.set_members(member_url(a, self.port) for a in addresses)
+        changed = self.picker.set_members(member_url(h, self.port) for h in hosts)
         if changed:
             log.info("ring members changed", extra={"members": list(self.picker.members())})
         return changed

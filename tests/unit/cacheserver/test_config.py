@@ -6,7 +6,7 @@ import pytest
 
 from cacheserver.__main__ import bind_address, parse_args
 from cacheserver.config import MIB, Config, ConfigError, dns_target
-from cacheserver.membership import member_url
+from cacheserver.membership import member_url, stable_name
 
 
 def test_defaults() -> None:
@@ -123,3 +123,28 @@ def test_a_member_waits_for_an_owner_longer_than_the_owner_waits_for_the_origin(
     # The owner answers a peer request within its fill_timeout_s, a value or a 504.
     assert config.peer_wait_s == config.fill_timeout_s + 2 == 10
     assert config.peer_fill_timeout_s == config.peer_wait_s + config.fill_timeout_s
+
+
+def test_a_statefulset_pod_names_self_by_pod_and_service_not_by_ip() -> None:
+    config = Config.from_env(
+        {
+            "POD_NAME": "cacheserver-2",
+            "POD_IP": "10.244.0.7",
+            "CACHE_PEERS_DNS": "cacheserver-peers.cas.svc.cluster.local:18002",
+        }
+    )
+    assert config.member_url == "http://cacheserver-2.cacheserver-peers:18002"
+    # As the other members name it from its address's reverse lookup.
+    assert config.member_url == member_url(
+        stable_name(
+            "10.244.0.7",
+            "cacheserver-peers",
+            lambda _: ("cacheserver-2.cacheserver-peers.cas.svc.cluster.local", [], []),
+        ),
+        18002,
+    )
+
+
+def test_self_url_wins_over_the_pod_name() -> None:
+    env = {"POD_NAME": "m-0", "CACHE_PEERS_DNS": "peers:1", "CACHE_SELF": "http://me:1"}
+    assert Config.from_env(env).member_url == "http://me:1"

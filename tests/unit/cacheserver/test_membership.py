@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cacheserver.membership import DnsMembers, member_url
+from cacheserver.membership import DnsMembers, ReverseLookup, member_url, stable_name
 from cacheserver.peers import Peer, PeerPicker
 
 
@@ -60,3 +60,44 @@ def test_self_always_owns_some_keys_and_peer_objects_are_reused() -> None:
     assert "http://a:1" in picker.members()
     owners = {picker.owner(str(k)) for k in range(1000)}
     assert None in owners and peer_b in owners
+
+
+def ptr(answers: dict[str, str]) -> ReverseLookup:
+    """Ptr is a fake reverse lookup: address -> the name a cluster DNS would answer."""
+
+    def lookup(address: str) -> tuple[str, list[str], list[str]]:
+        if address not in answers:
+            raise OSError("no PTR record")
+        return answers[address], [], [address]
+
+    return lookup
+
+
+def test_a_pod_address_is_named_by_pod_and_service() -> None:
+    lookup = ptr({"10.244.0.7": "cacheserver-1.cacheserver-peers.cas.svc.cluster.local"})
+    assert (
+        stable_name("10.244.0.7", "cacheserver-peers", lookup) == "cacheserver-1.cacheserver-peers"
+    )
+
+
+def test_an_alias_of_the_service_is_used_when_the_primary_name_is_another() -> None:
+    def lookup(address: str) -> tuple[str, list[str], list[str]]:
+        return "10-244-0-7.other.cas.svc.example.org", ["m-0.peers.ns.svc.example.org."], []
+
+    assert stable_name("10.244.0.7", "peers", lookup) == "m-0.peers"
+
+
+def test_an_address_without_a_matching_name_stays_an_address() -> None:
+    lookup = ptr({"10.0.0.2": "node-2.example.org"})
+    assert stable_name("10.0.0.2", "peers", lookup) == "10.0.0.2"
+    assert stable_name("10.0.0.3", "peers", lookup) == "10.0.0.3"
+
+
+def test_a_restarted_member_at_a_new_address_keeps_its_url() -> None:
+    before = ptr({"10.244.0.7": "cacheserver-1.cacheserver-peers.cas.svc.cluster.local"})
+    after = ptr({"10.244.0.9": "cacheserver-1.cacheserver-peers.cas.svc.cluster.local"})
+    urls = {
+        member_url(stable_name(address, "cacheserver-peers", lookup), 18002)
+        for address, lookup in (("10.244.0.7", before), ("10.244.0.9", after))
+    }
+    assert urls == {"http://cacheserver-1.cacheserver-peers:18002"}
