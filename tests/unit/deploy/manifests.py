@@ -151,6 +151,26 @@ def program_of(command: list[str] | str | None) -> str | None:
     return first if first in PROGRAMS else None
 
 
+# Values the kubelet would fill in for the first pod of a StatefulSet: the downward API
+# and Secrets (whose content is never checked in).
+FIELD_VALUES = {"status.podIP": "10.244.0.7", "metadata.name": "{pod}"}
+SECRET_VALUE = "token-from-a-secret"
+
+
+def k8s_values(container: Obj, pod: str = "cacheserver-0") -> dict[str, str]:
+    """K8s_values resolves a container's env as the kubelet would ($(VAR), fieldRef, secrets)."""
+    out: dict[str, str] = {}
+    for var in container.get("env", []):
+        source = var.get("valueFrom")
+        if source is None:
+            out[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: out[m.group(1)], var["value"])
+        elif "secretKeyRef" in source:
+            out[var["name"]] = SECRET_VALUE
+        else:
+            out[var["name"]] = FIELD_VALUES[source["fieldRef"]["fieldPath"]].format(pod=pod)
+    return out
+
+
 def index(objs: list[Obj]) -> dict[tuple[str, str], Obj]:
     """Index maps (kind, name) to each object."""
     return {(o["kind"], o["metadata"]["name"]): o for o in objs}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib
 import re
 from functools import cache
-from typing import Any
 
 import pytest
 
 from tests.unit.deploy.manifests import (
     ROOT,
     containers,
+    k8s_values,
     kustomize_build,
     load_yaml,
     program_of,
@@ -28,6 +28,8 @@ DOCUMENTED = {
         "CAS_WORKERS",
         "CAS_THREADS",
         "LOG_LEVEL",
+        "CAS_SERVER",
+        "CAS_WRITE_TOKEN",
     },
     "cacheserver": {
         "LISTEN_PORT",
@@ -42,6 +44,9 @@ DOCUMENTED = {
         "CACHE_MAX_ITEM_BYTES",
         "CACHE_THREADS",
         "LOG_LEVEL",
+        "CACHE_PEER_PORT",
+        "CACHE_PEER_TOKEN",
+        "POD_NAME",
     },
     "loadclient": {
         "CAS_SERVER_ADDR",
@@ -80,6 +85,14 @@ def read_by(program: str) -> frozenset[str]:
     return frozenset(source_strings(program))
 
 
+# Planned interfaces whose code lands from other branches (TEAM.md: issues 7, 8, 10):
+# documented and deployed already, read by the programs once merged. Empty this at merge.
+PLANNED = {
+    "casserver": {"CAS_SERVER", "CAS_WRITE_TOKEN"},
+    "cacheserver": {"CACHE_PEER_PORT", "CACHE_PEER_TOKEN"},
+    "loadclient": set(),
+}
+
 USES = compose_env() + k8s_env()
 
 
@@ -96,27 +109,14 @@ def test_env_names_are_documented(where: str, program: str, names: set[str]) -> 
 
 @pytest.mark.parametrize(("where", "program", "names"), USES, ids=[u[0] for u in USES])
 def test_env_names_are_read_by_the_program(where: str, program: str, names: set[str]) -> None:
-    assert names <= read_by(program), f"{where}: {sorted(names - read_by(program))}"
+    unread = names - read_by(program) - PLANNED[program]
+    assert not unread, f"{where}: {sorted(unread)}"
 
 
 def test_documented_names_are_read_by_the_programs() -> None:
     for program, names in DOCUMENTED.items():
-        assert names <= read_by(program), f"{program}: {sorted(names - read_by(program))}"
-
-
-# Values the downward API would fill in.
-FIELD_VALUES = {"status.podIP": "10.244.0.7"}
-
-
-def k8s_values(container: dict[str, Any]) -> dict[str, str]:
-    """K8s_values resolves a container's env as the kubelet would ($(VAR) and fieldRef)."""
-    out: dict[str, str] = {}
-    for var in container.get("env", []):
-        if "valueFrom" in var:
-            out[var["name"]] = FIELD_VALUES[var["valueFrom"]["fieldRef"]["fieldPath"]]
-        else:
-            out[var["name"]] = re.sub(r"\$\((\w+)\)", lambda m: out[m.group(1)], var["value"])
-    return out
+        unread = names - read_by(program) - PLANNED[program]
+        assert not unread, f"{program}: {sorted(unread)}"
 
 
 def environments() -> list[tuple[str, str, dict[str, str]]]:
@@ -151,7 +151,7 @@ def test_the_program_accepts_the_values(where: str, program: str, env: dict[str,
         assert str(config.storage_dir) == "/data"
     elif program == "cacheserver":
         assert config.origin_url == "http://casserver:5000"
-        assert config.member_url in {*config.peers, "http://10.244.0.7:18001"}
+        assert config.member_url in {*config.peers, "http://cacheserver-0.cacheserver-peers:18002"}
     else:
         config.validate()
         assert config.cas_url == "http://casserver:5000"

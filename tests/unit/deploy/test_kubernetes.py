@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from cacheserver.config import Config as CacheConfig
+from cacheserver.config import dns_target
+from cacheserver.membership import member_url, stable_name
 from tests.unit.deploy.manifests import (
     CLUSTER_KINDS,
     ROOT,
@@ -17,6 +20,7 @@ from tests.unit.deploy.manifests import (
     build_without_kubectl,
     containers,
     index,
+    k8s_values,
     kubectl_build,
     kustomize_build,
     normalized,
@@ -38,6 +42,12 @@ EXPECTED = {
     ("Service", "cacheserver-peers"),
     ("StatefulSet", "cacheserver"),
     ("PodDisruptionBudget", "cacheserver"),
+    ("PodDisruptionBudget", "casserver"),
+    ("HorizontalPodAutoscaler", "cacheserver"),
+    ("NetworkPolicy", "default-deny-ingress"),
+    ("NetworkPolicy", "cacheserver-peers"),
+    ("NetworkPolicy", "cacheserver-clients"),
+    ("NetworkPolicy", "casserver-clients"),
     ("Job", "loadclient"),
     ("Ingress", "cache"),
     ("Ingress", "origin"),
@@ -201,15 +211,34 @@ def test_casserver_keeps_blobs_on_a_claimed_volume() -> None:
 
 def test_cache_members_discover_each_other_through_the_headless_service() -> None:
     objs = objs_by_name()
-    env = env_of(the_container("StatefulSet", "cacheserver"))
+    container = the_container("StatefulSet", "cacheserver")
+    env = env_of(container)
     name, _, port = env["CACHE_PEERS_DNS"].partition(":")
     peers = objs[("Service", name)]
     assert peers["spec"]["clusterIP"] == "None"
-    assert [p["port"] for p in peers["spec"]["ports"]] == [int(port)]
-    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
-    assert env["CACHE_SELF"] == f"http://$(POD_IP):{port}"
-    assert int(env["LISTEN_PORT"]) == int(port)
-    assert objs[("StatefulSet", "cacheserver")]["spec"]["replicas"] >= 3
+    # Only the peer port: the peer protocol is all that members ask each other for.
+    assert [(p["port"], p["targetPort"]) for p in peers["spec"]["ports"]] == [(int(port), "peer")]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["peer"] == int(env["CACHE_PEER_PORT"]) == int(port)
+    assert ports["http"] == int(env["LISTEN_PORT"])
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert "CACHE_SELF" not in env and "POD_IP" not in env
+
+
+@pytest.mark.parametrize("ordinal", range(4))
+def test_a_cache_pods_ring_identity_is_its_stable_dns_name(ordinal: int) -> None:
+    """The URL a pod computes from its environment is what the others find by DNS."""
+    objs = objs_by_name()
+    sts = objs[("StatefulSet", "cacheserver")]
+    pod = f"{sts['metadata']['name']}-{ordinal}"
+    service = sts["spec"]["serviceName"]
+    # What the cluster DNS answers for the reverse lookup of the pod's address.
+    fqdn = f"{pod}.{service}.{sts['metadata']['namespace']}.svc.cluster.local"
+    config = CacheConfig.from_env(k8s_values(the_container("StatefulSet", "cacheserver"), pod))
+    dns_name, port = dns_target(config)
+    assert dns_name == service
+    found = member_url(stable_name("10.244.0.7", dns_name, lambda _: (fqdn, [], [])), port)
+    assert config.member_url == found == f"http://{pod}.{service}:18002"
 
 
 def test_clients_reach_casserver_through_its_service() -> None:

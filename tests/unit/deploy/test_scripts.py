@@ -18,7 +18,8 @@ from tests.unit.deploy.manifests import ROOT, build_without_kubectl, containers
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$STUB_LOG"
 case "$(basename "$0") $*" in
-    "kubectl --context minikube apply -k "*) cp -R "${@: -1}" "$STUB_DIR/applied" ;;
+    "minikube -p minikube status"*) exit "${STUB_STATUS:-0}" ;;
+    *"get statefulset -o name") printf '%s' "${STUB_EXISTING:-}" ;;
     *"get job loadclient -o jsonpath={.status.succeeded}") echo 1 ;;
     *"get job loadclient -o jsonpath={.status.failed}") echo "" ;;
     *"logs job/loadclient -c loadclient") echo '{"requests": 1}' ;;
@@ -29,8 +30,9 @@ exit 0
 
 
 def run(
-    script: str, tmp_path: Path, *args: str
+    script: str, tmp_path: Path, *args: str, stopped: bool = False, existing: bool = False
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run runs a script against the stubs; stopped: no minikube runs; existing: a stack does."""
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for tool in ("docker", "minikube", "kubectl"):
@@ -42,6 +44,10 @@ def run(
         "PATH": f"{stubs}:{os.environ['PATH']}",
         "STUB_LOG": str(log),
         "STUB_DIR": str(tmp_path),
+        "STUB_STATUS": "7" if stopped else "0",
+        "STUB_EXISTING": (
+            "statefulset.apps/casserver\nstatefulset.apps/cacheserver\n" if existing else ""
+        ),
     }
     env.pop("MINIKUBE_PROFILE", None)
     done = subprocess.run(
@@ -71,28 +77,47 @@ def test_compose_up_without_load(tmp_path: Path) -> None:
     assert "docker compose run --rm --no-deps loadclient" not in calls
 
 
+def built_images(calls: list[str]) -> set[str]:
+    """Built_images are the tags the script's `minikube image build -t` calls made."""
+    return {c.split(" -t ")[1].split()[0] for c in calls if " image build " in c}
+
+
 @pytest.mark.parametrize("monitoring", [False, True])
-def test_k8s_up_applies_the_tree_with_a_fresh_image_tag(tmp_path: Path, monitoring: bool) -> None:
+def test_k8s_up_applies_the_tree_with_the_image_it_builds(tmp_path: Path, monitoring: bool) -> None:
     done, calls = run("k8s-up", tmp_path, *(["--monitoring"] if monitoring else []))
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"requests": 1}\n'
     kube = [c.removeprefix("kubectl --context minikube ") for c in calls if c.startswith("kubectl")]
-    build = next(c for c in calls if c.startswith("minikube -p minikube image build"))
-    tag = build.split("-t cas-harness:")[1].split()[0]
     assert "minikube -p minikube addons enable ingress" in calls
+    assert "minikube -p minikube addons enable metrics-server" in calls
+    # A running minikube is used as it is.
+    assert not any(c.startswith("minikube -p minikube start") for c in calls)
     # The old Job goes first: a Job's pod template cannot be changed in place.
-    assert kube.index("-n cas delete job loadclient --ignore-not-found --wait=true") < next(
-        i for i, c in enumerate(kube) if c.startswith("apply -k ")
-    )
+    (apply,) = [i for i, c in enumerate(kube) if c.startswith("apply -k ")]
+    assert kube.index("-n cas delete job loadclient --ignore-not-found --wait=true") < apply
+    # The peer token exists before the pods that read it.
+    assert kube.index("-n cas get secret cache-peer-token") < apply
     assert "-n cas rollout status statefulset/cacheserver --timeout=300s" in kube
     assert ("-n cas rollout status deployment/grafana --timeout=300s" in kube) is monitoring
 
-    applied = build_without_kubectl(tmp_path / "applied")
+    # The checked-in tree itself, as the README's commands apply it.
+    tree = kube[apply].removeprefix("apply -k ")
+    assert tree == ("k8s/monitoring" if monitoring else "k8s")
+    applied = build_without_kubectl(ROOT / tree)
     images = {c["image"] for obj in applied for c in containers(obj, init=True)}
-    assert f"cas-harness:{tag}" in images
-    assert "cas-harness:local" not in images
+    ours = {image for image in images if image.startswith("cas-harness")}
+    assert ours and ours <= built_images(calls)
     kinds = {obj["kind"] for obj in applied}
     assert ("Deployment" in kinds) is monitoring
+
+
+def test_k8s_up_restarts_what_ran_the_previous_build(tmp_path: Path) -> None:
+    done, calls = run("k8s-up", tmp_path, "--no-load", existing=True)
+    assert done.returncode == 0, done.stderr
+    kube = [c.removeprefix("kubectl --context minikube ") for c in calls if c.startswith("kubectl")]
+    (apply,) = [i for i, c in enumerate(kube) if c.startswith("apply -k ")]
+    for sts in ("casserver", "cacheserver"):
+        assert kube.index(f"-n cas rollout restart statefulset.apps/{sts}") > apply
 
 
 def test_scripts_refuse_unknown_arguments(tmp_path: Path) -> None:
