@@ -64,6 +64,8 @@ MONITORING = {
     ("ConfigMap", "grafana-dashboards"),
     ("Service", "grafana"),
     ("Deployment", "grafana"),
+    ("NetworkPolicy", "prometheus"),
+    ("NetworkPolicy", "grafana"),
 }
 
 
