@@ -2,13 +2,17 @@
 
 Layout under the root::
 
-    tmp/                      uploads in progress (same volume, so links are atomic)
+    tmp/                      uploads in progress (same volume, so links are atomic),
+                              one locked workspace per process (workspace.py)
     sha256/ab/abcdef...       every blob, by its SHA-256
     sha1/12/1234ab...         hard links for blobs uploaded by their SHA-1
 
 A blob appears under its name only through ``os.link`` of a complete, fsynced temp
 file, followed by an fsync of the directory, so a crash leaves either the whole blob
-or nothing. ``link`` never replaces, so a stored blob is never rewritten.
+or nothing. ``link`` never replaces, so a stored blob is never rewritten. That holds
+for several servers on one shared volume too: link is atomic on the file server, the
+loser of two links of one name gets EEXIST (the blob is there), and NFS and CephFS make
+a link durable before they answer it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Final
 
 from cascommon.digest import SHA1, SHA256, Digest
 from casserver.blobfile import BlobFile, TempBlob, fsync_dir, no_space
+from casserver.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,7 @@ class BlobStore:
         self.tmp_dir = root / TMP_DIR
         self.min_free_bytes = min_free_bytes
         self._durable_dirs: set[Path] = set()
+        self._workspace = Workspace(self.tmp_dir)
         for d in (self.tmp_dir, root / SHA256, root / SHA1):
             d.mkdir(parents=True, exist_ok=True)
 
@@ -76,7 +82,7 @@ class BlobStore:
     def create_temp(self) -> TempBlob:
         """Create_temp opens a new temp file for an upload on the storage volume."""
         try:
-            fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
+            fd, name = tempfile.mkstemp(prefix="upload-", dir=self._workspace.directory())
         except OSError as exc:
             raise storage_error(exc) from exc
         return TempBlob(fd, Path(name))
@@ -117,17 +123,8 @@ class BlobStore:
         return True
 
     def sweep(self) -> int:
-        """Sweep removes temp files left by a crash; call it only before workers start."""
-        removed = 0
-        for entry in os.scandir(self.tmp_dir):
-            try:
-                os.unlink(entry.path)
-                removed += 1
-            except OSError as exc:
-                log.warning(
-                    "cannot remove temp file", extra={"path": entry.path, "error": str(exc)}
-                )
-        return removed
+        """Sweep removes temp files of dead processes, never a live one's, on any host."""
+        return self._workspace.sweep()
 
     def usage(self) -> tuple[int, int]:
         """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from casserver.workspace import is_lock
 from tests.support import PYTHON, ServerProcess, free_port
 
 MAX_BLOB_BYTES = 4 << 20
@@ -43,8 +44,13 @@ def raw_http(port: int, data: bytes, *, half_close: bool = False, timeout_s: flo
 
 
 def files(root: Path) -> set[str]:
-    """Files lists every file under root, relative, blobs and temp files alike."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """Files lists every file under root, relative, blobs and temp files alike.
+
+    A live process's workspace lock (tmp/<owner>.lock) holds no data and is left out.
+    """
+    return {
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_lock(p)
+    }
 
 
 def wait_for(check: Callable[[], bool], deadline_s: float = 10) -> bool:

@@ -16,6 +16,7 @@ from casserver.app import create_app
 from casserver.blobfile import TempBlob
 from casserver.config import Config
 from casserver.storage import BlobStore
+from casserver.workspace import is_lock
 
 DATA = b"the quick brown fox jumps over the lazy dog\n" * 100
 SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -39,7 +40,9 @@ def form(*parts: bytes) -> bytes:
 
 
 def stored(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_lock(p)
+    }
 
 
 @pytest.fixture

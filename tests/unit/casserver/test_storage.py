@@ -7,6 +7,7 @@ import pytest
 from cascommon.digest import parse_digest
 from casserver.blobfile import TempBlob
 from casserver.storage import BlobStore, StorageFull
+from casserver.workspace import is_lock
 
 DATA = b"content-addressed bytes"
 SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -14,8 +15,10 @@ SHA1 = hashlib.sha1(DATA).hexdigest()
 
 
 def names(root: Path) -> set[str]:
-    """Every file under root, as relative paths."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """Every file under root but workspace locks (no data), as relative paths."""
+    return {
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_lock(p)
+    }
 
 
 def write_temp(store: BlobStore, data: bytes = DATA) -> TempBlob:
@@ -34,7 +37,8 @@ def test_layout_fans_out_by_digest(tmp_path: Path) -> None:
 def test_commit_links_the_blob_and_removes_the_temp_file(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     temp = write_temp(store)
-    assert names(tmp_path) == {f"tmp/{temp.path.name}"}
+    assert names(tmp_path) == {temp.path.relative_to(tmp_path).as_posix()}
+    assert temp.path.parent.parent == tmp_path / "tmp"  # in this process's workspace
     assert store.commit(temp, SHA256) == {"sha256"}
     assert names(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
     assert store.size(parse_digest(SHA256)) == len(DATA)
@@ -86,13 +90,69 @@ def test_reserve_refuses_uploads_below_the_free_space_floor(tmp_path: Path) -> N
     assert names(tmp_path) == set()
 
 
-def test_sweep_removes_leftover_temp_files(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
-    store.commit(write_temp(store), SHA256)
-    leftover = write_temp(store, b"half an upload")
-    assert store.sweep() == 1
+def die(store: BlobStore) -> None:
+    """Die releases store's workspace lock as its process's death would."""
+    fd = store._workspace._lock_fd
+    assert fd is not None
+    os.close(fd)
+
+
+def test_sweep_removes_a_dead_processes_temp_files(tmp_path: Path) -> None:
+    dead = BlobStore(tmp_path)
+    dead.commit(write_temp(dead), SHA256)
+    leftover = write_temp(dead, b"half an upload")
+    die(dead)
+    assert BlobStore(tmp_path).sweep() == 1
     assert not leftover.path.exists()
     assert names(tmp_path) == {f"sha256/{SHA256[:2]}/{SHA256}"}
+    assert {p.name for p in (tmp_path / "tmp").iterdir()} == set()  # its lock too
+
+
+def test_sweep_keeps_a_live_processes_uploads(tmp_path: Path) -> None:
+    live = BlobStore(tmp_path)
+    upload = write_temp(live, b"in progress")
+    restarted = BlobStore(tmp_path)
+    assert restarted.sweep() == 0
+    assert live.sweep() == 0  # nor its own
+    upload.write(b", and done")
+    digest = hashlib.sha256(b"in progress, and done").hexdigest()
+    live.commit(upload, digest)
+    assert names(tmp_path) == {f"sha256/{digest[:2]}/{digest}"}
+
+
+def test_sweep_finishes_what_an_interrupted_sweep_left(tmp_path: Path) -> None:
+    orphan = tmp_path / "tmp" / "host-1-abcd"
+    orphan.mkdir(parents=True)
+    (orphan / "upload-x").write_bytes(b"partial")
+    assert BlobStore(tmp_path).sweep() == 1
+    assert not orphan.exists()
+
+
+def test_loose_temp_files_go_only_once_surely_abandoned(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    fresh, old = tmp_path / "tmp" / "upload-fresh", tmp_path / "tmp" / "upload-old"
+    fresh.write_bytes(b"an upload of the layout before workspaces, maybe live")
+    old.write_bytes(b"abandoned")
+    os.utime(old, (0, 0))
+    assert store.sweep() == 1
+    assert fresh.exists() and not old.exists()
+
+
+def test_a_forked_process_claims_a_workspace_of_its_own(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    parent = write_temp(store).path.parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its workspace and leave without cleanup
+        os.write(write, str(write_temp(store).path.parent).encode())
+        os._exit(0)
+    os.close(write)
+    child = Path(os.read(read, 4096).decode())
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != parent and child.parent == parent.parent
+    assert BlobStore(tmp_path).sweep() == 1  # the child is dead; the parent lives
+    assert parent.exists() and not child.exists()
 
 
 def test_window_reads_only_the_range(tmp_path: Path) -> None:
