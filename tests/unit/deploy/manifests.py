@@ -57,8 +57,9 @@ def build_without_kubectl(directory: Path) -> list[Obj]:
     """Build_without_kubectl renders the kustomize subset k8s/ uses.
 
     That is: ``resources`` (files or kustomization directories), ``namespace``,
-    ``labels`` on metadata only, ``images``, and ``configMapGenerator`` from files
-    (``path`` or ``key=path``) with ``generatorOptions.disableNameSuffixHash``.
+    ``labels`` on metadata only, ``images``, ``configMapGenerator`` from files
+    (``path`` or ``key=path``) with ``generatorOptions.disableNameSuffixHash``, and
+    ``patches`` in JSON 6902 form (add, replace, remove) aimed by kind and name.
     Anything else is refused rather than silently ignored.
     """
     kustomization = load_yaml(directory / "kustomization.yaml")
@@ -71,6 +72,7 @@ def build_without_kubectl(directory: Path) -> list[Obj]:
         "images",
         "configMapGenerator",
         "generatorOptions",
+        "patches",
     }
     unknown = set(kustomization) - known
     if unknown:
@@ -80,6 +82,8 @@ def build_without_kubectl(directory: Path) -> list[Obj]:
         path = directory / entry
         objs += build_without_kubectl(path) if path.is_dir() else load_yaml_all(path)
     objs += _generated_config_maps(directory, kustomization)
+    for entry in kustomization.get("patches", []):
+        _patch(objs, entry)
     for obj in objs:
         _transform(obj, kustomization)
     return objs
@@ -105,6 +109,30 @@ def _generated_config_maps(directory: Path, kustomization: Obj) -> list[Obj]:
             }
         )
     return maps
+
+
+def _patch(objs: list[Obj], entry: Obj) -> None:
+    ops = yaml.safe_load(entry["patch"])
+    if not isinstance(ops, list) or set(entry["target"]) - {"kind", "name"}:
+        raise NotImplementedError("only JSON 6902 patches aimed by kind and name")
+    target = entry["target"]
+    for obj in objs:
+        if (obj["kind"], obj["metadata"]["name"]) == (target["kind"], target["name"]):
+            for op in ops:
+                *parents, last = [
+                    part.replace("~1", "/").replace("~0", "~") for part in op["path"][1:].split("/")
+                ]
+                node: Any = obj
+                for part in parents:
+                    node = node[int(part)] if isinstance(node, list) else node[part]
+                if op["op"] == "remove":
+                    del node[int(last) if isinstance(node, list) else last]
+                elif op["op"] == "add" and isinstance(node, list):
+                    node.insert(len(node) if last == "-" else int(last), op["value"])
+                elif op["op"] in ("add", "replace"):
+                    node[int(last) if isinstance(node, list) else last] = op["value"]
+                else:
+                    raise NotImplementedError(f"patch op {op['op']}")
 
 
 def _transform(obj: Obj, kustomization: Obj) -> None:

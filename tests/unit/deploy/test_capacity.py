@@ -37,7 +37,7 @@ SYSTEM_MEMORY_MI = {
 # is given (eviction threshold, the node's own processes).
 DEFAULT_CPUS = 2
 RESERVED_MEMORY_MI = 300
-TREES = ("k8s", "k8s/monitoring")
+TREES = ("k8s", "k8s/monitoring", "k8s/shared-storage")
 
 
 def cpu_m(quantity: str) -> int:

@@ -28,7 +28,7 @@ from tests.unit.deploy.manifests import (
     program_of,
 )
 
-TREES = ("k8s", "k8s/monitoring")
+TREES = ("k8s", "k8s/monitoring", "k8s/shared-storage")
 # The Kubernetes minor version whose schemas the manifests must satisfy.
 KUBERNETES_VERSION = "1.30"
 NAMESPACE = "cas"
@@ -360,3 +360,23 @@ def test_inline_python_is_valid() -> None:
                 compile(command[2], container["name"], "exec")
                 found += 1
     assert found == 1, "the loadclient Job's wait-for-stack init container"
+
+
+def test_shared_storage_runs_several_casservers_on_one_shared_claim() -> None:
+    objs = objs_by_name("k8s/shared-storage")
+    sts = objs[("StatefulSet", "casserver")]
+    assert sts["spec"]["replicas"] > 1
+    assert "volumeClaimTemplates" not in sts["spec"]
+    claims = [v for v in sts["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    (volume,) = claims
+    claim = objs[("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (container,) = containers(sts, init=False)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[volume["name"]] == env_of(container)["CAS_STORAGE_DIR"]
+    # One Service in front of them all, and drains take one at a time.
+    selector = objs[("Service", "casserver")]["spec"]["selector"]
+    assert selector.items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    assert objs[("PodDisruptionBudget", "casserver")]["spec"]["maxUnavailable"] == 1
+    # Everything else is the base stack, unchanged.
+    assert set(objs) == EXPECTED | {("PersistentVolumeClaim", claim["metadata"]["name"])}
