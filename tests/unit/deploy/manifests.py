@@ -100,14 +100,10 @@ def _generated_config_maps(directory: Path, kustomization: Obj) -> list[Obj]:
             # "key=path" names the key; a bare path is keyed by its file name.
             key, _, path = entry.rpartition("=")
             data[key or Path(path).name] = (directory / path).read_text()
-        maps.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": gen["name"]},
-                "data": data,
-            }
-        )
+        meta = {"name": gen["name"]}
+        if "namespace" in gen:
+            meta["namespace"] = gen["namespace"]
+        maps.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
     return maps
 
 

@@ -67,6 +67,21 @@ MONITORING = {
     ("NetworkPolicy", "prometheus"),
     ("NetworkPolicy", "grafana"),
 }
+LOGS = {
+    ("Namespace", "cas-logs"),
+    ("ConfigMap", "loki-config"),
+    ("Service", "loki"),
+    ("Deployment", "loki"),
+    ("ServiceAccount", "promtail"),
+    ("Role", "promtail"),
+    ("RoleBinding", "promtail"),
+    ("ConfigMap", "promtail-config"),
+    ("DaemonSet", "promtail"),
+}
+LOGS_NAMESPACE = "cas-logs"
+# What lives in cas-logs; everything else is in cas (the Role and RoleBinding that let
+# promtail list the pods of cas are in cas).
+IN_LOGS = {key for key in LOGS if key[0] not in ("Namespace", "Role", "RoleBinding")}
 
 
 @cache
@@ -99,15 +114,17 @@ def test_stack_kinds() -> None:
     assert set(objs_by_name()) == EXPECTED
 
 
-def test_monitoring_overlay_adds_prometheus() -> None:
-    assert set(objs_by_name("k8s/monitoring")) == EXPECTED | MONITORING
+def test_monitoring_overlay_adds_prometheus_grafana_and_loki() -> None:
+    assert set(objs_by_name("k8s/monitoring")) == EXPECTED | MONITORING | LOGS
 
 
 @pytest.mark.parametrize("tree", TREES)
-def test_everything_is_in_namespace_cas(tree: str) -> None:
+def test_everything_is_in_namespace_cas_but_the_log_pipeline(tree: str) -> None:
     for obj in build(tree):
         if obj["kind"] not in CLUSTER_KINDS:
-            assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]["name"]
+            key = (obj["kind"], obj["metadata"]["name"])
+            expected = LOGS_NAMESPACE if key in IN_LOGS else NAMESPACE
+            assert obj["metadata"]["namespace"] == expected, key
 
 
 @pytest.mark.parametrize("tree", TREES)
@@ -131,6 +148,8 @@ def test_fallback_renders_what_kubectl_renders(tree: str) -> None:
 @pytest.mark.parametrize("tree", TREES)
 def test_pods_run_restricted(tree: str) -> None:
     for obj in workloads(tree):
+        if obj["metadata"]["namespace"] == LOGS_NAMESPACE and obj["kind"] == "DaemonSet":
+            continue  # promtail: test_promtail_only_reads_the_host
         spec = pod_spec(obj)
         assert spec is not None
         name = obj["metadata"]["name"]
@@ -307,8 +326,82 @@ def test_origin_ingress_admits_the_largest_blob() -> None:
 
 
 def test_namespace_enforces_the_restricted_pod_security_standard() -> None:
-    labels = objs_by_name()[("Namespace", "cas")]["metadata"]["labels"]
-    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    for tree in TREES:
+        labels = objs_by_name(tree)[("Namespace", "cas")]["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_log_pipeline_has_a_namespace_of_its_own_at_the_level_it_needs() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    labels = objs[("Namespace", LOGS_NAMESPACE)]["metadata"]["labels"]
+    # hostPath volumes are forbidden by baseline and restricted alike.
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    spec = pod_spec(objs[("DaemonSet", "promtail")])
+    assert spec is not None
+    assert any("hostPath" in v for v in spec["volumes"])
+    # Loki itself needs nothing beyond restricted.
+    loki = pod_spec(objs[("Deployment", "loki")])
+    assert loki is not None and loki["securityContext"]["runAsNonRoot"] is True
+
+
+def test_promtail_only_reads_the_host() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    ds = objs[("DaemonSet", "promtail")]
+    spec = pod_spec(ds)
+    assert spec is not None
+    host_paths = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
+    (container,) = containers(ds, init=False)
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]} and "privileged" not in sc
+    for mount in container["volumeMounts"]:
+        if mount["name"] in host_paths and mount["name"] != "positions":
+            assert mount.get("readOnly") is True, mount
+    assert set(host_paths.values()) == {
+        "/var/log/pods", "/var/lib/docker/containers", "/var/lib/cas-promtail"
+    }  # fmt: skip
+    # promtail lists the pods of cas, nothing else.
+    binding = objs[("RoleBinding", "promtail")]
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "promtail", "namespace": LOGS_NAMESPACE}
+    ]
+
+
+def test_promtail_in_the_cluster_sets_the_labels_the_logs_dashboard_selects() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    config = yaml.safe_load(objs[("ConfigMap", "promtail-config")]["data"]["promtail.yml"])
+    (job,) = config["scrape_configs"]
+    assert job["kubernetes_sd_configs"][0]["namespaces"]["names"] == [NAMESPACE]
+    port = objs[("Service", "loki")]["spec"]["ports"][0]["port"]
+    assert config["clients"][0]["url"] == f"http://loki:{port}/loki/api/v1/push"
+    # The service label of every pod the stack runs, as the relabelling computes it.
+    services = set()
+    for pod in ("casserver-0", "casserver-2", "cacheserver-0", "cacheserver-3", "loadclient-x"):
+        app = pod.rsplit("-", 1)[0]
+        service = app
+        for rule in job["relabel_configs"]:
+            if rule.get("target_label") == "service" and "regex" in rule:
+                match = re.fullmatch(rule["regex"], pod)
+                if match:
+                    service = match.expand(rule["replacement"].replace("$1", r"\1"))
+        services.add(service)
+    assert services == {"casserver", "cache0", "cache3", "loadclient"}
+    dashboard_regex = (
+        "casserver|cache[0-9]+|loadclient"  # monitoring/grafana/dashboards/cas-logs.json
+    )
+    assert all(re.fullmatch(dashboard_regex, s) for s in services)
+    assert dashboard_regex in (ROOT / "k8s/monitoring/cas-logs.json").read_text()
+
+
+def test_grafana_in_the_cluster_reaches_loki_in_its_namespace() -> None:
+    objs = objs_by_name("k8s/monitoring")
+    data = objs[("ConfigMap", "grafana-datasources")]["data"]["datasources.yml"]
+    loki = next(s for s in yaml.safe_load(data)["datasources"] if s["type"] == "loki")
+    assert loki["uid"] == "loki"
+    port = objs[("Service", "loki")]["spec"]["ports"][0]["port"]
+    assert loki["url"] == f"http://loki.{LOGS_NAMESPACE}:{port}"
 
 
 # Files k8s/monitoring/ carries copies of, since kustomize reads nothing outside it.
@@ -316,6 +409,8 @@ COPIES = {
     "cas-harness.rules.yml": "monitoring/prometheus/rules/cas-harness.rules.yml",
     "grafana-dashboards.yml": "monitoring/grafana/provisioning/dashboards/dashboards.yml",
     "cas-overview.json": "monitoring/grafana/dashboards/cas-overview.json",
+    "cas-logs.json": "monitoring/grafana/dashboards/cas-logs.json",
+    "loki.yml": "monitoring/loki/loki.yml",
 }
 
 
@@ -330,12 +425,15 @@ def test_monitoring_config_maps_hold_what_the_pods_mount() -> None:
         "prometheus-config": {"prometheus.yml", "cas-harness.rules.yml"},
         "grafana-datasources": {"datasources.yml"},
         "grafana-dashboard-providers": {"dashboards.yml"},
-        "grafana-dashboards": {"cas-overview.json"},
+        "grafana-dashboards": {"cas-overview.json", "cas-logs.json"},
+        "loki-config": {"loki.yml"},
+        "promtail-config": {"promtail.yml"},
     }
     for name, expected in keys.items():
         assert set(objs[("ConfigMap", name)]["data"]) == expected
-    for deployment in ("prometheus", "grafana"):
-        spec = pod_spec(objs[("Deployment", deployment)])
+    for kind, name in (("Deployment", "prometheus"), ("Deployment", "grafana"),
+                       ("Deployment", "loki"), ("DaemonSet", "promtail")):  # fmt: skip
+        spec = pod_spec(objs[(kind, name)])
         assert spec is not None
         for volume in spec["volumes"]:
             if "configMap" in volume:
@@ -345,7 +443,7 @@ def test_monitoring_config_maps_hold_what_the_pods_mount() -> None:
 def test_grafana_in_the_cluster_uses_the_cluster_prometheus() -> None:
     objs = objs_by_name("k8s/monitoring")
     data = objs[("ConfigMap", "grafana-datasources")]["data"]["datasources.yml"]
-    (source,) = yaml.safe_load(data)["datasources"]
+    (source,) = [s for s in yaml.safe_load(data)["datasources"] if s["type"] == "prometheus"]
     assert source["uid"] == "prometheus"
     port = objs[("Service", "prometheus")]["spec"]["ports"][0]["port"]
     assert source["url"] == f"http://prometheus:{port}"

@@ -65,7 +65,7 @@ def dashboard_exprs(path: Path) -> list[str]:
             if target["datasource"]["type"] == "prometheus":
                 exprs.append(target["expr"])
     for variable in data.get("templating", {}).get("list", []):
-        if variable.get("type") == "query":
+        if variable.get("type") == "query" and variable["datasource"]["type"] == "prometheus":
             # label_values(metric, label): the metric is the first argument.
             exprs.append(variable["definition"].split("(", 1)[1].split(",")[0])
     return exprs

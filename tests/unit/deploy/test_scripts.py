@@ -99,6 +99,7 @@ def test_k8s_up_applies_the_tree_with_the_image_it_builds(tmp_path: Path, monito
     assert kube.index("-n cas get secret cache-peer-token") < apply
     assert "-n cas rollout status statefulset/cacheserver --timeout=300s" in kube
     assert ("-n cas rollout status deployment/grafana --timeout=300s" in kube) is monitoring
+    assert ("-n cas-logs rollout status daemonset/promtail --timeout=300s" in kube) is monitoring
 
     # The checked-in tree itself, as the README's commands apply it.
     tree = kube[apply].removeprefix("apply -k ")
