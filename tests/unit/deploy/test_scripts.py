@@ -19,6 +19,10 @@ STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$STUB_LOG"
 case "$(basename "$0") $*" in
     "minikube -p minikube status"*) exit "${STUB_STATUS:-0}" ;;
+    "docker compose version") exit "${STUB_NO_V2:-0}" ;;
+    "docker-compose version --short") echo 1.29.2 ;;
+    "docker-compose ps -q "*) echo "id-${*: -1}" ;;
+    "docker inspect -f {{.State.Health.Status}} id-"*) echo healthy ;;
     *"get statefulset -o name") printf '%s' "${STUB_EXISTING:-}" ;;
     *"get job loadclient -o jsonpath={.status.succeeded}") echo 1 ;;
     *"get job loadclient -o jsonpath={.status.failed}") echo "" ;;
@@ -30,12 +34,20 @@ exit 0
 
 
 def run(
-    script: str, tmp_path: Path, *args: str, stopped: bool = False, existing: bool = False
+    script: str,
+    tmp_path: Path,
+    *args: str,
+    stopped: bool = False,
+    existing: bool = False,
+    compose_v1: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run runs a script against the stubs; stopped: no minikube runs; existing: a stack does."""
+    """Run runs a script against the stubs.
+
+    stopped: no minikube runs; existing: a stack does; compose_v1: only docker-compose 1.29.
+    """
     stubs = tmp_path / "bin"
     stubs.mkdir()
-    for tool in ("docker", "minikube", "kubectl"):
+    for tool in ("docker", "docker-compose", "minikube", "kubectl"):
         (stubs / tool).write_text(STUB)
         (stubs / tool).chmod(0o755)
     log = tmp_path / "calls.log"
@@ -45,6 +57,7 @@ def run(
         "STUB_LOG": str(log),
         "STUB_DIR": str(tmp_path),
         "STUB_STATUS": "7" if stopped else "0",
+        "STUB_NO_V2": "1" if compose_v1 else "0",
         "STUB_EXISTING": (
             "statefulset.apps/casserver\nstatefulset.apps/cacheserver\n" if existing else ""
         ),
@@ -69,6 +82,29 @@ def test_compose_up_builds_once_waits_then_runs_the_load_test(tmp_path: Path) ->
         "docker compose up --detach --no-build --wait",
         "docker compose run --rm --no-deps loadclient",
     ]
+
+
+def test_compose_up_with_docker_compose_1_29_polls_the_healthchecks(tmp_path: Path) -> None:
+    done, calls = run("compose-up", tmp_path, compose_v1=True)
+    assert done.returncode == 0, done.stderr
+    assert calls[:4] == [
+        "docker compose version",
+        "docker-compose version --short",
+        "docker-compose build casserver",
+        "docker-compose up --detach --no-build",
+    ]
+    for service in ("casserver", "cache1", "cache2", "cache3"):
+        assert f"docker inspect -f {{{{.State.Health.Status}}}} id-{service}" in calls
+    assert calls[-1] == "docker-compose run --rm --no-deps loadclient"
+
+
+@pytest.mark.parametrize("script", ["compose-up", "k8s-up"])
+def test_help_is_clean_text(tmp_path: Path, script: str) -> None:
+    done, calls = run(script, tmp_path, "--help")
+    assert done.returncode == 0 and calls == []
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(("Starts", "Deploys")) and f"scripts/{script}" in done.stdout
+    assert not any(line.startswith("#") or "set -euo" in line for line in lines)
 
 
 def test_compose_up_without_load(tmp_path: Path) -> None:
