@@ -61,8 +61,10 @@ def test_cache_ring_lists_every_member_and_each_knows_itself() -> None:
     for name in CACHES:
         e = env(name)
         peers = e["CACHE_PEERS"].split(",")
-        assert peers == [f"http://{c}:18001" for c in CACHES]
-        assert e["CACHE_SELF"] == f"http://{name}:18001"
+        # Peer base URLs: the peer port, apart from the clients' 18001.
+        assert e["CACHE_PEER_PORT"] == "18002"
+        assert peers == [f"http://{c}:18002" for c in CACHES]
+        assert e["CACHE_SELF"] == f"http://{name}:18002"
         assert e["CAS_SERVER_ADDR"] == "casserver:5000"
 
 
