@@ -24,6 +24,8 @@ case "$(basename "$0") $*" in
     "docker-compose ps -q "*) echo "id-${*: -1}" ;;
     "docker inspect -f {{.State.Health.Status}} id-"*) echo healthy ;;
     *"get statefulset -o name") printf '%s' "${STUB_EXISTING:-}" ;;
+    *"get hpa cacheserver -o jsonpath={.spec.minReplicas}") echo 3 ;;
+    *"get statefulset cacheserver -o jsonpath={.status.readyReplicas}") echo 3 ;;
     *"get job loadclient -o jsonpath={.status.succeeded}") echo 1 ;;
     *"get job loadclient -o jsonpath={.status.failed}") echo "" ;;
     *"logs job/loadclient -c loadclient") echo '{"requests": 1}' ;;
@@ -134,6 +136,11 @@ def test_k8s_up_applies_the_tree_with_the_image_it_builds(tmp_path: Path, monito
     # The peer token exists before the pods that read it.
     assert kube.index("-n cas get secret cache-peer-token") < apply
     assert "-n cas rollout status statefulset/cacheserver --timeout=300s" in kube
+    # The whole ring, as the autoscaler's minimum says, before the load test.
+    ready = "-n cas get statefulset cacheserver -o jsonpath={.status.readyReplicas}"
+    assert kube.index("-n cas get hpa cacheserver -o jsonpath={.spec.minReplicas}") < kube.index(
+        ready
+    )
     assert ("-n cas rollout status deployment/grafana --timeout=300s" in kube) is monitoring
     assert ("-n cas-logs rollout status daemonset/promtail --timeout=300s" in kube) is monitoring
 
