@@ -40,7 +40,8 @@ ENV PATH=/opt/cas/bin:$PATH \
 WORKDIR /data
 # Numeric so that Kubernetes can check runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
-EXPOSE 5000 18001
+# casserver 5000; cacheserver 18001 for clients, 18002 for its peers.
+EXPOSE 5000 18001 18002
 # No HEALTHCHECK: one image runs three programs on different ports (and one of them is
 # a batch job), so compose healthchecks and Kubernetes probes say what healthy means.
 ENTRYPOINT ["/usr/bin/tini", "--"]

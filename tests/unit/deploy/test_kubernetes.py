@@ -336,7 +336,7 @@ def test_the_log_pipeline_has_a_namespace_of_its_own_at_the_level_it_needs() -> 
     labels = objs[("Namespace", LOGS_NAMESPACE)]["metadata"]["labels"]
     # hostPath volumes are forbidden by baseline and restricted alike.
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
-    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert labels["pod-security.kubernetes.io/audit"] == "restricted"
     spec = pod_spec(objs[("DaemonSet", "promtail")])
     assert spec is not None
     assert any("hostPath" in v for v in spec["volumes"])
