@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from cascommon import health, problem
 from casserver import errors
+from casserver.acresource import ActionResource
+from casserver.actioncache import ActionCache
 from casserver.config import Config
 from casserver.ingest import Ingest
 from casserver.metrics import Metrics, exposition_registry
@@ -38,6 +40,8 @@ def create_app(
     limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s)
     app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, limits))
     app.add_route("/cas", BlobCollection(ingest, limits))
+    ac_limits = UploadLimits(config.max_ac_bytes, config.body_timeout_s)
+    app.add_route("/ac/{digest}", ActionResource(ActionCache(store, metrics), ac_limits))
     health.add_routes(
         app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable
     )

@@ -15,6 +15,7 @@ from cascommon.envconfig import ConfigError as ConfigError  # re-exported for ca
 from cascommon.envconfig import check_at_least_one, check_log_level, check_port
 
 GIB: Final = 1 << 30
+MIB: Final = 1 << 20
 
 # Environment variable for each field; __main__ writes flags into the same names.
 ENV: Final = {
@@ -22,6 +23,7 @@ ENV: Final = {
     "port": "CAS_SERVER_PORT",
     "storage_dir": "CAS_STORAGE_DIR",
     "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
+    "max_ac_bytes": "CAS_MAX_AC_BYTES",
     "min_free_bytes": "CAS_MIN_FREE_BYTES",
     "body_timeout_s": "CAS_BODY_TIMEOUT_S",
     "workers": "CAS_WORKERS",
@@ -43,6 +45,8 @@ class Config:
     port: int = 5000
     storage_dir: Path = Path("./cas-data")
     max_blob_bytes: int = GIB
+    # Action results (Bazel's /ac/) are small protobufs; a bound keeps a writer honest.
+    max_ac_bytes: int = MIB
     # Uploads are refused with 507 when they would leave less than this free on the volume.
     min_free_bytes: int = 0
     # An upload that sends nothing for this long is dropped, so stalled clients cannot
@@ -57,7 +61,7 @@ class Config:
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
-        for name in ("max_blob_bytes", "workers", "threads"):
+        for name in ("max_blob_bytes", "max_ac_bytes", "workers", "threads"):
             check_at_least_one(ENV[name], getattr(self, name))
         if self.body_timeout_s <= 0:
             raise ConfigError(f"{ENV['body_timeout_s']} must be positive")
@@ -91,7 +95,7 @@ def _convert(name: str, raw: str) -> Any:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{ENV[name]} must be a number of seconds, got {raw!r}") from None
-    if name in ("port", "max_blob_bytes", "min_free_bytes", "workers", "threads"):
+    if name in ("port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"):
         try:
             return int(raw)
         except ValueError:
