@@ -225,6 +225,7 @@ class _Relay:
         while chunk := self._resp.read1(CHUNK_BYTES):
             yield chunk
         self._done = True
+        self.close()  # read to the end: free the slot now, whatever the server does next
 
     def close(self) -> None:
         """Close returns the connection to the pool only when its body was read to the end."""
