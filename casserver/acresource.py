@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from cascommon.blobheaders import OCTET_STREAM
-from cascommon.digest import Digest
-from casserver.actioncache import ActionCache, parse_key
+from cascommon.digest import Digest, parse_sha256
+from casserver.actioncache import ActionCache
 from casserver.resources import UploadLimits
 
 # An entry can be replaced at any time: caches must ask again rather than keep it.
@@ -45,7 +45,7 @@ class ActionResource:
 
 def _key(req: falcon.Request, digest: str) -> Digest:
     req.context.log_extra = {"key": digest[:80]}
-    return parse_key(digest)
+    return parse_sha256(digest)
 
 
 def _not_found() -> falcon.HTTPNotFound:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Final
 
-from cascommon.digest import SHA256, Digest, InvalidDigest, parse_digest
+from cascommon.digest import Digest
 from casserver.blobfile import BlobFile, fsync_dir
 from casserver.metrics import Metrics
 from casserver.storage import BlobStore, storage_error
@@ -24,15 +24,6 @@ from casserver.upload import Body
 log = logging.getLogger(__name__)
 
 AC_DIR: Final = "ac"
-MIB: Final = 1 << 20
-
-
-def parse_key(text: str) -> Digest:
-    """Parse_key validates an action key: SHA-256 hex only, as Bazel sends."""
-    key = parse_digest(text)
-    if key.algorithm != SHA256:
-        raise InvalidDigest(f"an action key is 64 lowercase hex characters, got {text[:80]!r}")
-    return key
 
 
 class ActionCache:
