@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
+import pytest
 import requests
 
 from tests.integration.cacheserver.conftest import CacheCluster
@@ -31,8 +32,9 @@ def partial_put(url: str, path: str, data: bytes) -> socket.socket:
     return s
 
 
-def test_uploads_through_any_member_reach_the_origin(cache_cluster: Start) -> None:
-    cluster = cache_cluster()
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_uploads_through_any_member_reach_the_origin(cache_cluster: Start, server: str) -> None:
+    cluster = cache_cluster(server=server)
     data = bytes(range(256)) * 8192  # 2 MiB: several chunks on the way through
     digest = hashlib.sha256(data).hexdigest()
     member = cluster.members[1].base_url
