@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES: Final = 256 * 1024
 CONNECT_TIMEOUT_S: Final = 1.0
+# Under gunicorn, a client body read that waits longer than this ends the forward.
+BODY_READ_TIMEOUT_S: Final = 60.0
 # A whole upload must end within this; 1 GiB at 4 MB/s fits.
 TOTAL_TIMEOUT_S: Final = 600.0
 # Request headers the origin needs (its token check, its body parsing), by WSGI name.
@@ -122,6 +124,10 @@ class Forward:
         headers = {name: environ[key] for name, key in PASSED_ON if environ.get(key)}
         body: Iterator[bytes] | None = None
         if method == "PUT":
+            sock = environ.get("gunicorn.socket")
+            if sock is not None:
+                # gthread reads the body without a timeout; granian offers none to set.
+                sock.settimeout(BODY_READ_TIMEOUT_S)
             length = headers.get("Content-Length")
             body = _client_body(environ["wsgi.input"], int(length) if length else None)
         try:
