@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from cacheserver.config import Config, dns_target
 from cacheserver.errors import CorruptBlob, LoadError, NotFound, UpstreamTimeout
+from cacheserver.forward import Forward
 from cacheserver.group import Group
 from cacheserver.hitpath import HitPath
 from cacheserver.membership import DnsMembers
@@ -155,7 +156,15 @@ def create_app(
     app.add_route("/_groupcache/cas/{digest}", PeerResource(group))
     app.add_route("/stats", StatsResource(group))
     health.add_routes(app, registry, ready=lambda: None)
-    return HitPath(app, group.cached)
+    # Uploads and action results go to the origin; half the threads stay for reads.
+    forward = Forward(
+        app,
+        config.origin_url,
+        timeout_s=config.origin_timeout_s,
+        max_forwards=max(1, config.threads // 2),
+        registry=registry,
+    )
+    return HitPath(forward, group.cached)
 
 
 def get_app() -> HitPath:

@@ -62,6 +62,14 @@ def parse_digest(text: str) -> Digest:
     return Digest(algorithm, text)
 
 
+def parse_sha256(text: str) -> Digest:
+    """Parse_sha256 validates text as a SHA-256 digest only (an action cache key)."""
+    digest = parse_digest(text)
+    if digest.algorithm != SHA256:
+        raise InvalidDigest(f"expected 64 lowercase hex characters (SHA-256), got {text[:80]!r}")
+    return digest
+
+
 def sha256_hex(data: bytes) -> str:
     """Sha256_hex returns the SHA-256 of data as lowercase hex."""
     return hashlib.sha256(data).hexdigest()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import os
+from typing import Final
 
 import falcon
 from prometheus_client import CollectorRegistry
 
 from cascommon import health, problem
 from casserver import errors
+from casserver.acresource import ActionResource
+from casserver.actioncache import ActionCache
+from casserver.auth import TokenAuth, Tokens
 from casserver.config import Config
 from casserver.ingest import Ingest
 from casserver.metrics import Metrics, exposition_registry
 from casserver.resources import BlobCollection, BlobResource, UploadLimits
 from casserver.storage import BlobStore
+
+# The data routes; health, readiness and metrics stay open to probes and scrapers.
+GUARDED_ROUTES: Final = frozenset({"/cas/{digest}", "/cas", "/ac/{digest}"})
 
 
 def create_app(
@@ -32,12 +39,15 @@ def create_app(
         metrics.storage.add(*store.usage())
     ingest = Ingest(store, metrics)
 
-    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http])
+    auth = TokenAuth(Tokens(config.write_token, config.read_token), GUARDED_ROUTES)
+    app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http, auth])
     problem.install(app)
     errors.install(app)
     limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s)
     app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, limits))
     app.add_route("/cas", BlobCollection(ingest, limits))
+    ac_limits = UploadLimits(config.max_ac_bytes, config.body_timeout_s)
+    app.add_route("/ac/{digest}", ActionResource(ActionCache(store, metrics), ac_limits))
     health.add_routes(
         app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable
     )

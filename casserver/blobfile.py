@@ -45,6 +45,12 @@ class TempBlob:
         assert self.fd is not None, "sync after abort"
         os.fsync(self.fd)
 
+    def keep(self) -> None:
+        """Keep closes the file and leaves it: it was renamed into place, not removed."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
     def abort(self) -> None:
         """Abort closes and removes the temp file; calling it twice is harmless."""
         if self.fd is None:

@@ -6,8 +6,9 @@ before it has chosen where multiprocess metrics live (see ``lifecycle``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,6 +16,7 @@ from cascommon.envconfig import ConfigError as ConfigError  # re-exported for ca
 from cascommon.envconfig import check_at_least_one, check_log_level, check_port
 
 GIB: Final = 1 << 30
+MIB: Final = 1 << 20
 
 # Environment variable for each field; __main__ writes flags into the same names.
 ENV: Final = {
@@ -22,6 +24,7 @@ ENV: Final = {
     "port": "CAS_SERVER_PORT",
     "storage_dir": "CAS_STORAGE_DIR",
     "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
+    "max_ac_bytes": "CAS_MAX_AC_BYTES",
     "min_free_bytes": "CAS_MIN_FREE_BYTES",
     "body_timeout_s": "CAS_BODY_TIMEOUT_S",
     "workers": "CAS_WORKERS",
@@ -29,8 +32,14 @@ ENV: Final = {
     "access_log": "CAS_ACCESS_LOG",
     "log_level": "LOG_LEVEL",
     "metrics_dir": "PROMETHEUS_MULTIPROC_DIR",
+    "write_token": "CAS_WRITE_TOKEN",
+    "read_token": "CAS_READ_TOKEN",
 }
+# A token may instead come from a file (a mounted Kubernetes Secret) named by <variable>_FILE.
+FILE_SUFFIX: Final = "_FILE"
+_SECRETS: Final = ("write_token", "read_token")
 
+_TOKEN: Final = re.compile(r"[!-~]+")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
@@ -43,6 +52,8 @@ class Config:
     port: int = 5000
     storage_dir: Path = Path("./cas-data")
     max_blob_bytes: int = GIB
+    # Action results (Bazel's /ac/) are small protobufs; a bound keeps a writer honest.
+    max_ac_bytes: int = MIB
     # Uploads are refused with 507 when they would leave less than this free on the volume.
     min_free_bytes: int = 0
     # An upload that sends nothing for this long is dropped, so stalled clients cannot
@@ -54,27 +65,49 @@ class Config:
     log_level: str = "INFO"
     # Set by the gunicorn master so every worker's metrics land in one place.
     metrics_dir: Path | None = None
+    # Bearer tokens: None leaves writes (reads) open. Kept out of repr so they are never logged.
+    write_token: str | None = field(default=None, repr=False)
+    read_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
-        for name in ("max_blob_bytes", "workers", "threads"):
+        for name in ("max_blob_bytes", "max_ac_bytes", "workers", "threads"):
             check_at_least_one(ENV[name], getattr(self, name))
         if self.body_timeout_s <= 0:
             raise ConfigError(f"{ENV['body_timeout_s']} must be positive")
         if self.min_free_bytes < 0:
             raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
         check_log_level(ENV["log_level"], self.log_level)
+        for name in _SECRETS:
+            token = getattr(self, name)
+            if token is not None and not _TOKEN.fullmatch(token):
+                # The message never includes the token itself.
+                raise ConfigError(f"{ENV[name]} must be non-empty printable ASCII without spaces")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """From_env builds a Config from environment variables, defaulting what is unset."""
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            raw = environ.get(ENV[field.name])
-            if raw is None or (raw == "" and field.name != "access_log"):
+        for f in fields(cls):
+            raw = environ.get(ENV[f.name])
+            if raw is None or (raw == "" and f.name != "access_log"):
                 continue
-            values[field.name] = _convert(field.name, raw.strip())
+            values[f.name] = _convert(f.name, raw.strip())
+        for name in _SECRETS:
+            path = environ.get(ENV[name] + FILE_SUFFIX, "").strip()
+            if path:
+                if name in values:
+                    raise ConfigError(f"set {ENV[name]} or {ENV[name]}{FILE_SUFFIX}, not both")
+                values[name] = _read_secret(ENV[name] + FILE_SUFFIX, Path(path))
         return cls(**values)
+
+
+def _read_secret(variable: str, path: Path) -> str:
+    try:
+        # A Secret written with `echo` ends in a newline that is not part of the token.
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc}") from None
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -91,7 +124,7 @@ def _convert(name: str, raw: str) -> Any:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{ENV[name]} must be a number of seconds, got {raw!r}") from None
-    if name in ("port", "max_blob_bytes", "min_free_bytes", "workers", "threads"):
+    if name in ("port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"):
         try:
             return int(raw)
         except ValueError:

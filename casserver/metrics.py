@@ -73,6 +73,13 @@ class Metrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.action_cache = Counter(
+            "action_cache_requests",
+            "Action cache reads (get, head: hit or miss) and writes (put: stored).",
+            ["operation", "result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self.upload_failures = Counter(
             "upload_verification_failures",
             "Uploads refused because their bytes did not check out, by reason.",

@@ -108,13 +108,17 @@ class BlobStore:
         finally:
             temp.abort()
 
-    def _link(self, source: Path, target: Path) -> bool:
-        if target.parent not in self._durable_dirs:
+    def ensure_dir(self, fanout: Path) -> None:
+        """Ensure_dir makes a fan-out directory exist durably before an entry goes in it."""
+        if fanout not in self._durable_dirs:
             # A fan-out directory another thread or worker just made may not be durable
             # yet: fsync its parent once per process before acknowledging a blob in it.
-            target.parent.mkdir(exist_ok=True)
-            fsync_dir(target.parent.parent)
-            self._durable_dirs.add(target.parent)
+            fanout.mkdir(exist_ok=True)
+            fsync_dir(fanout.parent)
+            self._durable_dirs.add(fanout)
+
+    def _link(self, source: Path, target: Path) -> bool:
+        self.ensure_dir(target.parent)
         try:
             os.link(source, target)
         except FileExistsError:

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from cascommon.digest import SHA1, SHA256, InvalidDigest, parse_digest
+from cascommon.digest import SHA1, SHA256, InvalidDigest, parse_digest, parse_sha256
 
 DATA = b"hello, cas"
 SHA256_HEX = hashlib.sha256(DATA).hexdigest()
@@ -36,3 +36,12 @@ def test_valid_digests_parse(text: str, algorithm: str) -> None:
 def test_invalid_digests_are_rejected(text: str) -> None:
     with pytest.raises(InvalidDigest):
         parse_digest(text)
+
+
+def test_parse_sha256_takes_only_sha256() -> None:
+    text = hashlib.sha256(b"x").hexdigest()
+    assert parse_sha256(text).algorithm == SHA256
+    with pytest.raises(InvalidDigest, match="SHA-256"):
+        parse_sha256(hashlib.sha1(b"x").hexdigest())
+    with pytest.raises(InvalidDigest):
+        parse_sha256("zz" * 32)

@@ -114,8 +114,9 @@ def cache_cluster(
         origin_url: str | None = None,
         threads: int = 8,
         env: Mapping[str, str] | None = None,
+        origin_env: Mapping[str, str] | None = None,
     ) -> CacheCluster:
-        origin = casserver(workers=2)
+        origin = casserver(workers=2, env=origin_env)
         ports = [free_port() for _ in range(n)]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
 

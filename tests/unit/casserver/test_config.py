@@ -58,6 +58,8 @@ def test_empty_values_mean_default() -> None:
         ("CAS_SERVER_PORT", "0"),
         ("CAS_SERVER_PORT", "70000"),
         ("CAS_MAX_BLOB_BYTES", "0"),
+        ("CAS_MAX_AC_BYTES", "0"),
+        ("CAS_MAX_AC_BYTES", "1MiB"),
         ("CAS_MIN_FREE_BYTES", "-1"),
         ("CAS_WORKERS", "0"),
         ("CAS_BODY_TIMEOUT_S", "0"),
@@ -69,3 +71,8 @@ def test_empty_values_mean_default() -> None:
 def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: value})
+
+
+def test_action_results_are_bounded_by_one_mib_by_default() -> None:
+    assert Config.from_env({}).max_ac_bytes == 1 << 20
+    assert Config.from_env({"CAS_MAX_AC_BYTES": "4096"}).max_ac_bytes == 4096
