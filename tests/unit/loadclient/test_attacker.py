@@ -57,7 +57,7 @@ def attacker_at(
     a = Attacker(plan)
     a.start_ns = START
     a._timer = timer
-    a.idle = [FakeConnection(sent) for _ in range(20)]  # type: ignore[misc]
+    a.pool.idle = [FakeConnection(sent) for _ in range(20)]  # type: ignore[misc]
     return a, clock, timer, sent
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from loadclient.connection import Connection, ReadBuffer
-from loadclient.exchange import Exchange, _dechunk
+from loadclient.exchange import Exchange
+from loadclient.response import dechunk
 
 BODY = os.urandom(300)
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -109,10 +110,10 @@ def test_garbage_is_a_protocol_error() -> None:
     assert kind == "protocol"
 
 
-def test_dechunk() -> None:
-    assert _dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
-    assert _dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
-    assert _dechunk(b"zz\r\n") is None
+def testdechunk() -> None:
+    assert dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
+    assert dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
+    assert dechunk(b"zz\r\n") is None
 
 
 @pytest.mark.parametrize("hashing", [False, True])
