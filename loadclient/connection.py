@@ -15,7 +15,7 @@ from typing import Protocol, cast
 import httptools
 
 from loadclient.exchange import Exchange
-from loadclient.response import HEAD_END, InvalidResponse, parse_head
+from loadclient.response import HEAD_END, framing
 from loadclient.result import PROTOCOL
 
 _MAX_HEAD_BYTES = 64 * 1024  # a warm-up answer's header block longer than this is garbage
@@ -161,16 +161,15 @@ class Connection(asyncio.BufferedProtocol):
         if ex.head:
             joined = ex.head + self.reads.view[:end]
             offset = joined.find(HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
-            block = bytes(joined[: len(ex.head) + offset])
+            block = joined[: len(ex.head) + offset].lower()
             ex.head = b""
         else:
             offset = buf.find(HEAD_END, 0, end) + 4
-            block = bytes(self.reads.view[:offset])
-        try:
-            ex.headers(parse_head(block))
-        except InvalidResponse as exc:  # httptools took it: only an odd status line gets here
-            self.abort_with(PROTOCOL, f"invalid HTTP response: {exc}")
-            return
+            block = bytes(self.reads.view[:offset]).lower()
+        ex.status = self.parser.get_status_code()
+        ex.in_body = True
+        ex.cache, ex.chunked, ex.length = framing(block)
+        ex.until_close = not ex.chunked and ex.length < 0
         ex.body(buf, self.reads.view, offset, end)
 
     def on_message_complete(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from loadclient.response import Head, dechunk
+from loadclient.response import dechunk
 from loadclient.result import INTEGRITY, PROTOCOL, STATUS
 
 
@@ -45,15 +45,6 @@ class Exchange:
         self.length = -1  # Content-Length, when the body has one
         self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
         self.key = key  # which of --keys this asks for (-1: none of them)
-
-    def headers(self, head: Head) -> None:
-        """Headers takes in what the answer's header block says, before its body."""
-        self.status = head.status
-        self.in_body = True
-        self.cache = head.cache
-        self.chunked = head.chunked
-        self.until_close = head.until_close
-        self.length = head.length
 
     def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:
         """Body checks buf[offset:end] (view is memoryview(buf)), the next piece of the body."""

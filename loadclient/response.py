@@ -47,17 +47,21 @@ def parse_head(block: bytes | bytearray) -> Head:
         keep_alive = b"keep-alive" in connection
     else:
         keep_alive = b"close" not in connection
+    cache, chunked, length = framing(lower)
+    reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+    return Head(int(parts[1]), reason, keep_alive, cache, chunked, length)
+
+
+def framing(lower: bytes) -> tuple[bytes | None, bool, int]:
+    """Framing is (X-Cache, chunked, Content-Length or -1) of a lowercased header block.
+
+    The connection calls it for every GET (httptools has the status): keep it cheap.
+    """
     coding = header(lower, b"\r\ntransfer-encoding:")
     chunked = coding is not None and b"chunked" in coding
     length = None if chunked else header(lower, b"\r\ncontent-length:")
-    return Head(
-        status=int(parts[1]),
-        reason=parts[2].decode("latin-1") if len(parts) > 2 else "",
-        keep_alive=keep_alive,
-        cache=header(lower, b"\r\nx-cache:"),
-        chunked=chunked,
-        length=int(length) if length is not None and length.isdigit() else -1,
-    )
+    size = int(length) if length is not None and length.isdigit() else -1
+    return header(lower, b"\r\nx-cache:"), chunked, size
 
 
 def header(block: bytes, name: bytes) -> bytes | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,16 @@ class Run:
 LAG_TOLERANT = ("--max-send-lag", "1s")
 
 
-def run_loadclient(*args: str, timeout_s: float = 30.0, cwd: Path = REPO) -> Run:
-    """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout."""
+def run_loadclient(
+    *args: str, timeout_s: float = 30.0, cwd: Path = REPO, wrap: Sequence[str] = ()
+) -> Run:
+    """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout.
+
+    wrap is a command line to run it under (e.g. a shell that sets ulimit first).
+    """
     extra = () if "--max-send-lag" in args else LAG_TOLERANT
     proc = subprocess.run(
-        [PYTHON, "-m", "loadclient", "run", *extra, *args],
+        [*wrap, PYTHON, "-m", "loadclient", "run", *extra, *args],
         capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
     )  # fmt: skip
     report = json.loads(proc.stdout) if proc.stdout.strip() else None

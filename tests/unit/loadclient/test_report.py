@@ -139,6 +139,31 @@ def test_hot_path_records_exactly_what_series_add_records() -> None:
     assert m.series.rows() == s.rows()
 
 
+def test_the_fast_path_of_add_records_what_the_general_one_does() -> None:
+    # A key beyond the per-key table takes the general path and counts nowhere else.
+    fast, general = Metrics(1_000_000_000), Metrics(1_000_000_000)
+    for k in range(50):
+        due = k * 7 * MS
+        fields = (
+            due,
+            due + 20_000,
+            due + 900_000 + k,
+            200,
+            25,
+            0,
+            None,
+            "",
+            b"hit" if k % 3 else None,
+        )
+        record(fast, 0, *fields)
+        record(general, 0, *fields, 10**9)
+    report = build_json(fast, wall_offset_ns=0, target_rate=1)
+    assert report == build_json(general, wall_offset_ns=0, target_rate=1)
+    assert fast.series.rows() == general.series.rows()
+    assert report["bytes_by_cache"] == {"hit": 33 * 25, "peer": 0, "miss": 0, "none": 17 * 25,
+                                        "other": 0}  # fmt: skip
+
+
 def test_whole_floats_are_written_as_go_writes_them() -> None:
     # Go's encoding/json writes float64 1.0 as 1: tools comparing the outputs byte for byte.
     m = Metrics(1_000_000_000)
