@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,5 +75,31 @@ def cacheserver(spawn: Spawn) -> Callable[..., ServerProcess]:
             "--origin", origin, "--peers", url, "--self", url,
         ]  # fmt: skip
         return spawn(argv, base_url=url, name="cacheserver")
+
+    return _start
+
+
+Fault = Callable[..., str]
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> Path:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(2000))
+    return path
+
+
+@pytest.fixture
+def fault(spawn: Spawn, blob: Path) -> Fault:
+    """Fault starts faultserver.py in a mode; it returns the faulty server's base URL."""
+
+    def _start(mode: str, **options: Any) -> str:
+        port, health = free_port(), free_port()
+        argv = [PYTHON, str(HERE / "faultserver.py"), "--port", str(port),
+                "--health-port", str(health), "--mode", mode, "--blob", str(blob)]  # fmt: skip
+        for name, value in options.items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+        spawn(argv, base_url=f"http://127.0.0.1:{health}", name=f"fault-{mode}")
+        return f"http://127.0.0.1:{port}"
 
     return _start

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Spawn
-from tests.integration.loadclient.conftest import HERE, Run, run_loadclient
-from tests.support import PYTHON, free_port
-
-Fault = Callable[..., str]
-
-
-@pytest.fixture
-def blob(tmp_path: Path) -> Path:
-    path = tmp_path / "blob"
-    path.write_bytes(os.urandom(2000))
-    return path
-
-
-@pytest.fixture
-def fault(spawn: Spawn, blob: Path) -> Fault:
-    """Fault starts faultserver.py in a mode; it returns the faulty server's base URL."""
-
-    def _start(mode: str, **options: Any) -> str:
-        port, health = free_port(), free_port()
-        argv = [PYTHON, str(HERE / "faultserver.py"), "--port", str(port),
-                "--health-port", str(health), "--mode", mode, "--blob", str(blob)]  # fmt: skip
-        for name, value in options.items():
-            argv += [f"--{name.replace('_', '-')}", str(value)]
-        spawn(argv, base_url=f"http://127.0.0.1:{health}", name=f"fault-{mode}")
-        return f"http://127.0.0.1:{port}"
-
-    return _start
+from tests.integration.loadclient.conftest import Fault, Run, run_loadclient
 
 
 def attack(url: str, blob: Path, *args: str, wrap: tuple[str, ...] = ()) -> tuple[Run, float]:
