@@ -216,7 +216,8 @@ def _run_workers(
     try:
         for pipe in pipes:
             _expect(pipe, "ready")
-        start_ns = max(start_at_ns or 0, time.monotonic_ns() + _START_SLACK_NS)
+        # A shared --start-at holds even when it has passed: other shards keep to it too.
+        start_ns = start_at_ns or time.monotonic_ns() + _START_SLACK_NS
         for pipe in pipes:
             pipe.send(start_ns)
         previous = signal.signal(signal.SIGINT, _Interrupt(procs))
