@@ -64,9 +64,47 @@ class Metrics:
 
     def add(self, r: Result) -> None:
         """Add records one request's Result."""
-        if r.error_kind is None and r.status == 200 and r.sent_ns and r.key < 0:
-            self._add_success(r)
+        if r.error_kind is not None or r.status != 200 or not r.sent_ns or r.key >= 0:
+            self._add_any(r)
             return
+        # The common case, a 200 with the right body, inline and without the branches it
+        # cannot take: this runs for nearly every request.
+        self.requests += 1
+        self.successes += 1
+        self.bodies_checked += 1
+        codes = self.status_codes
+        codes[200] = codes.get(200, 0) + 1
+        due_ns, sent_ns, done_ns, bytes_in = r.due_ns, r.sent_ns, r.done_ns, r.bytes_in
+        self.bytes_in += bytes_in
+        latency = done_ns - due_ns
+        bucket = self.latency.record(latency)
+        self.service.record(done_ns - sent_ns)
+        self.send_lag.record(sent_ns - due_ns)
+        if sent_ns < self.earliest_ns or not self.earliest_ns:
+            self.earliest_ns = sent_ns
+        if sent_ns > self.latest_ns:
+            self.latest_ns = sent_ns
+        if done_ns > self.end_ns:
+            self.end_ns = done_ns
+        key = _CACHE_KEYS.get(r.cache) or _cache_result(r.cache)
+        self.cache[key] += 1
+        self.cache_bytes[key] += bytes_in
+        # Series.add inlined.
+        series = self.series
+        offset = due_ns - self.start_ns
+        p = series.points.get(offset // series.interval_ns if offset > 0 else 0)
+        if p is None:
+            series.add(offset, latency, bucket, 200, False)
+            return
+        p.count += 1
+        if latency > p.max_ns:
+            p.max_ns = latency
+        b = bucket >> COARSE_SHIFT
+        buckets, codes = p.buckets, p.codes
+        buckets[b] = buckets.get(b, 0) + 1
+        codes[200] = codes.get(200, 0) + 1
+
+    def _add_any(self, r: Result) -> None:
         self.requests += 1
         codes = self.status_codes
         status = r.status
@@ -104,49 +142,7 @@ class Metrics:
             key = _CACHE_KEYS.get(r.cache) or _cache_result(r.cache)
             self.cache[key] += 1
             self.cache_bytes[key] += r.bytes_in
-        if kind is None and status == 200:
-            self._point(due_ns - self.start_ns, latency, bucket)
-        else:
-            self.series.add(due_ns - self.start_ns, latency, bucket, status, kind is not None)
-
-    def _add_success(self, r: Result) -> None:
-        # The common case, a 200 with the right body, without the branches it cannot take.
-        self.requests += 1
-        self.successes += 1
-        self.bodies_checked += 1
-        codes = self.status_codes
-        codes[200] = codes.get(200, 0) + 1
-        due_ns, sent_ns, done_ns, bytes_in = r.due_ns, r.sent_ns, r.done_ns, r.bytes_in
-        self.bytes_in += bytes_in
-        latency = done_ns - due_ns
-        bucket = self.latency.record(latency)
-        self.service.record(done_ns - sent_ns)
-        self.send_lag.record(sent_ns - due_ns)
-        if sent_ns < self.earliest_ns or not self.earliest_ns:
-            self.earliest_ns = sent_ns
-        if sent_ns > self.latest_ns:
-            self.latest_ns = sent_ns
-        if done_ns > self.end_ns:
-            self.end_ns = done_ns
-        key = _CACHE_KEYS.get(r.cache) or _cache_result(r.cache)
-        self.cache[key] += 1
-        self.cache_bytes[key] += bytes_in
-        self._point(due_ns - self.start_ns, latency, bucket)
-
-    def _point(self, offset: int, latency: int, bucket: int) -> None:
-        # Series.add inlined for the common case, a 200 with the right body: the hot path.
-        series = self.series
-        p = series.points.get(offset // series.interval_ns if offset > 0 else 0)
-        if p is None:
-            series.add(offset, latency, bucket, 200, False)
-            return
-        p.count += 1
-        if latency > p.max_ns:
-            p.max_ns = latency
-        b = bucket >> COARSE_SHIFT
-        buckets, codes = p.buckets, p.codes
-        buckets[b] = buckets.get(b, 0) + 1
-        codes[200] = codes.get(200, 0) + 1
+        self.series.add(due_ns - self.start_ns, latency, bucket, status, kind is not None)
 
     def merge(self, other: Metrics) -> None:
         """Merge adds another worker's metrics to these."""
