@@ -81,18 +81,19 @@ class Attacker:
         sweeper = loop.create_task(self._sweep())
         wait_s = (self.start_ns - time.monotonic_ns()) / NS_PER_S
         if self.closed_model:
-            loop.call_later(max(0.0, wait_s), self._start_closed)
+            later = loop.call_later(max(0.0, wait_s), self._start_closed)
         else:
             self._timer = make_timer(self.plan.timer, loop, self._tick)
             self._timer.wake_at(self.start_ns)
             window_end_ns = self.start_ns + self.plan.duration_ns + GRACE_NS
             close_s = (window_end_ns - time.monotonic_ns()) / NS_PER_S
-            loop.call_later(max(0.0, close_s), self._close_window)
+            later = loop.call_later(max(0.0, close_s), self._close_window)
         try:
             await self._done
         finally:
             if self._timer is not None:
                 self._timer.close()
+            later.cancel()
             sweeper.cancel()
             self.pool.close()
         return self.metrics

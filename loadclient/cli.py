@@ -6,7 +6,6 @@ Exit codes: see loadclient.exits.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -32,7 +31,7 @@ from loadclient.flags import parser as _parser  # noqa: F401 - the old private n
 from loadclient.html import html_report
 from loadclient.merge import merge_command
 from loadclient.plan import Plan
-from loadclient.report import Report, Verdict, parse_rfc3339_ns
+from loadclient.report import Report, Verdict, dumps, parse_rfc3339_ns
 from loadclient.runner import WorkerFailed, progress_printer, run
 from loadclient.targets import Blob, file_blob, misses_in
 from loadclient.text import DEFAULT_BUCKETS_NS, histogram_report, text_report
@@ -146,7 +145,7 @@ def _config_summary(c: Config) -> dict[str, Any]:
 
 
 def _emit(report: dict[str, Any], latency: Any, series: Any, config: Config) -> None:
-    text = json.dumps(report, indent=2) + "\n"
+    text = dumps(report)
     if config.output:
         config.output.write_text(text)
     else:

@@ -11,7 +11,7 @@ from typing import Any
 from loadclient.exits import EXIT_USAGE, exit_code
 from loadclient.mergeable import NotMergeable, from_state
 from loadclient.metrics import Metrics
-from loadclient.report import Report, Verdict
+from loadclient.report import Report, Verdict, dumps
 from loadclient.series import interval_for
 from loadclient.text import histogram_report, text_report
 
@@ -43,7 +43,7 @@ def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:
         print(f"loadclient merge: {exc}", file=sys.stderr)
         return EXIT_USAGE
     out = merged.to_json()
-    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    sys.stdout.write(dumps(out))
     sys.stdout.flush()
     if not quiet:
         sys.stderr.write(text_report(out) + "\n" + histogram_report(merged.metrics.latency))

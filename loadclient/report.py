@@ -7,8 +7,11 @@ Go prints without a fraction when they are whole (`"success": 1`), counts intege
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from loadclient.histogram import RELATIVE_ERROR, Histogram
@@ -57,6 +60,31 @@ def parse_rfc3339_ns(text: str) -> int:
 def go_float(x: float) -> float | int:
     """Go_float is x as Go's encoding/json writes a float64: a whole value has no fraction."""
     return int(x) if x.is_integer() and abs(x) < 1e21 else x
+
+
+def go_number(text: str) -> str:
+    """Go_number rewrites a Python float literal with an exponent as Go's encoding/json would.
+
+    Go writes 1e-6 <= |x| < 1e21 without an exponent (0.00001, not 1e-05) and the rest
+    with a short one (5e-7, not 5e-07).
+    """
+    x = float(text)
+    if 1e-6 <= abs(x) < 1e21:
+        return format(Decimal(text), "f")
+    mantissa, _, exponent = text.partition("e")
+    power = int(exponent)
+    return f"{mantissa}e{'-' if power < 0 else '+'}{abs(power):0{1 if power < 0 else 2}d}"
+
+
+# A number with an exponent where indent=2 puts a value: after a key or alone on a line
+# (JSON strings hold no raw newline, so nothing inside one can match).
+_EXPONENT = re.compile(r"(\": |\n *)(-?\d+(?:\.\d+)?e[+-]\d+)(?=,?\n)")
+
+
+def dumps(report: dict[str, Any]) -> str:
+    """Dumps writes a report as JSON text, numbers as Go writes them, with a final newline."""
+    text = json.dumps(report, indent=2) + "\n"
+    return _EXPONENT.sub(lambda m: m.group(1) + go_number(m.group(2)), text)
 
 
 def latency_block(h: Histogram) -> dict[str, int]:

@@ -6,10 +6,19 @@ import json
 import re
 from typing import Any
 
+import pytest
+
 from loadclient.histogram import bucket_index
 from loadclient.mergeable import from_state
 from loadclient.metrics import INTEGRITY, STATUS, Metrics
-from loadclient.report import VEGETA_FIELDS, VEGETA_LATENCY_FIELDS, Report, rfc3339
+from loadclient.report import (
+    VEGETA_FIELDS,
+    VEGETA_LATENCY_FIELDS,
+    Report,
+    dumps,
+    go_number,
+    rfc3339,
+)
 from loadclient.result import Result
 from loadclient.series import Series
 
@@ -214,3 +223,20 @@ def test_bodies_cut_short_are_not_counted_as_checked() -> None:
     record(m, 0, 3 * MS, 3 * MS + 1, 8 * MS, 200, 25, 0, INTEGRITY, "GET x: wrong body", None)
     r = build_json(m, wall_offset_ns=0, target_rate=1)
     assert r["integrity"] == {"checked": 2, "ok": 1, "mismatched": 1}
+
+
+@pytest.mark.parametrize(
+    ("python", "go"),
+    [("1e-05", "0.00001"), ("1.234e-05", "0.00001234"), ("-1e-05", "-0.00001"),
+     ("1e-06", "0.000001"), ("5e-07", "5e-7"), ("1e-10", "1e-10"), ("1e+16", "10000000000000000"),
+     ("1e+21", "1e+21"), ("2.5e+22", "2.5e+22")],
+)  # fmt: skip
+def test_numbers_with_exponents_as_go_writes_them(python: str, go: str) -> None:
+    # strconv.AppendFloat(f, 'f' or 'e' below 1e-6 and from 1e21, -1, 64), e-07 cut to e-7.
+    assert go_number(python) == go
+
+
+def test_dumps_rewrites_numbers_only() -> None:
+    text = dumps({"success": 1e-05, "list": [5e-07, 0.5], "error": "GET x: 1e-05,\n"})
+    assert json.loads(text) == {"success": 1e-05, "list": [5e-07, 0.5], "error": "GET x: 1e-05,\n"}
+    assert '"success": 0.00001,' in text and "    5e-7,\n" in text and text.endswith("}\n")
