@@ -102,7 +102,8 @@ class Attacker:
         """Interrupt stops sending (Ctrl-C): requests in flight still finish or time out."""
         self.metrics.interrupted = True
         self._sending = False
-        self.queue.clear()  # due but never sent: vegeta would not have sent them either
+        self.recorder.dropped(len(self.queue))  # due, never sent: vegeta would not send them
+        self.queue.clear()
         self._maybe_done()
 
     # -- pacing -------------------------------------------------------------

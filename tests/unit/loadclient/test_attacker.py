@@ -141,6 +141,7 @@ def test_interrupt_stops_sending_and_drops_the_queue(monkeypatch: pytest.MonkeyP
     clock.now_ns = START + 5 * MS
     a._tick()
     assert len(sent) == 3 and not a.queue and a.metrics.interrupted
+    assert a.metrics.dropped == 1  # the queued one was due and never sent
 
 
 def test_shards_and_workers_split_one_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
