@@ -51,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
         help="requests per period, e.g. 100/1s; env ATTACK_FREQ "
         "(per second); 0 = as fast as possible over --connections (closed model, like wrk)",
     )
-    a("--duration", metavar="DUR", help="attack duration, e.g. 10s (env ATTACK_DURATION seconds)")
+    a("--duration", metavar="DUR", help="the sending window, e.g. 10s: what is due and unsent "
+      "when it ends is dropped, not sent late (env ATTACK_DURATION seconds)")  # fmt: skip
     a(
         "--hit-ratio",
         type=float,
@@ -66,7 +67,14 @@ def parser() -> argparse.ArgumentParser:
         help="keep-alive connections opened before the start (16), each carrying one "
         "uncounted HEAD of the blob first (so a cache may fill it before the attack)",
     )
-    a("--max-connections", type=int, metavar="N", help="most connections open at once (10000)")
+    a(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="most connections open at once per "
+        "process (10000), lowered to fit the descriptor limit (ulimit -n, raised to its hard "
+        "limit first)",
+    )
     a("--workers", type=int, metavar="N", help="attacking processes sharing the schedule (1)")
     a(
         "--timer",
