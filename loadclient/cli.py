@@ -80,17 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nloadclient: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    report = Report(metrics, wall_offset_ns, config.rate.per_second / config.shards)
+    blob = {"algorithm": "sha256", "digest": hot.digest, "size": len(hot.data),
+            "fresh_blobs": len(fresh)}  # fmt: skip
+    workload = {"keys": len(keys), "distribution": config.distribution} if keys else None
+    about = {"blob": blob, "config": _config_summary(config), "workload": workload}
+    report = Report(metrics, wall_offset_ns, config.rate.per_second / config.shards, None,
+                    {k: v for k, v in about.items() if v is not None})  # fmt: skip
     report.verdict = verdict = Verdict(
         evaluate(report, config.thresholds), behind(report, config.schedule), metrics.interrupted
     )
-    report.about = {
-        "blob": {"algorithm": "sha256", "digest": hot.digest, "size": len(hot.data),
-                 "fresh_blobs": len(fresh)},
-        "config": _config_summary(config),
-    }  # fmt: skip
-    if keys:
-        report.about["workload"] = {"keys": len(keys), "distribution": config.distribution}
     _emit(report.to_json(), metrics.latency, metrics.series.rows(), config)
     if verdict.interrupted:
         print("loadclient: interrupted: the report covers a partial run", file=sys.stderr)
