@@ -14,7 +14,7 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadclient.blobs import Sizes, key_index, upload_keys
+from loadclient.blobs import Sizes, UploadProgress, key_index, upload_keys
 from loadclient.config import Config, ConfigError
 from loadclient.durations import (
     InvalidDuration,
@@ -127,7 +127,9 @@ def _upload(config: Config) -> tuple[Blob, list[str], list[str]]:
     n = misses_in(total, 1.0 - config.hit_ratio) if config.rate.freq else 0
     if config.file:
         sizes = Sizes(len(hot.data), len(hot.data), seed)
-    return hot, upload_all(config.cas_url, n, lambda i: sizes.blob(i + 1), timeout_s), []
+    progress = UploadProgress(n) if n and not config.quiet else None
+    fresh = upload_all(config.cas_url, n, lambda i: sizes.blob(i + 1), timeout_s, done=progress)
+    return hot, fresh, []
 
 
 def _config_summary(c: Config) -> dict[str, Any]:
