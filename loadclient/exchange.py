@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 
 from loadclient.response import dechunk
-from loadclient.result import INTEGRITY, PROTOCOL, STATUS
+from loadclient.result import INTEGRITY, PROTOCOL, STATUS, Result
 
 
-class Exchange:
+class Exchange(Result):
     """Exchange is one request and what came back; the body is checked while it streams in.
+
+    It is the Result it becomes (due, sent, status, bytes, X-Cache, key), plus the state of
+    reading the answer: one object per request, not two, on the hot path.
 
     With expect set (the hot blob, whose bytes were hashed to its digest before the attack)
     the body is compared with those bytes in place; otherwise it is hashed and the hash
@@ -17,15 +20,23 @@ class Exchange:
     """
 
     __slots__ = (
-        "hit", "due_ns", "request", "digest", "expect", "hasher", "sent_ns", "status",
-        "bytes_in", "mismatch", "cache", "retried", "in_body", "head", "chunked", "raw",
-        "until_close", "length", "key",
+        "hit", "request", "digest", "expect", "hasher", "mismatch", "retried", "in_body",
+        "head", "chunked", "raw", "until_close", "length",
     )  # fmt: skip
+
+    # An exchange in flight is one request, whatever its fields say: identity, not a value.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def __init__(
         self, hit: int, due_ns: int, request: bytes, digest: str, expect: bytes | None,
         key: int = -1,
     ) -> None:  # fmt: skip
+        # Result's fields set here rather than through its __init__: one call fewer per request.
+        self.done_ns = 0
+        self.bytes_out = 0
+        self.error_kind: str | None = None
+        self.error = ""
         self.hit = hit
         self.due_ns = due_ns
         self.request = request

@@ -19,9 +19,8 @@ class Recorder:
 
     def success(self, ex: Exchange, done_ns: int) -> None:
         """Success records a 200 whose body was already found right (the hot path)."""
-        self.metrics.add(
-            Result(ex.due_ns, ex.sent_ns, done_ns, 200, ex.bytes_in, 0, None, "", ex.cache, ex.key)
-        )
+        ex.done_ns = done_ns
+        self.metrics.add(ex)
 
     def answer(self, ex: Exchange, done_ns: int) -> None:
         """Answer records a whole response, judged by its status and body."""
@@ -29,10 +28,8 @@ class Recorder:
         kind, error = ex.verdict()
         if kind is not None:
             error = f"GET {self.base_url}/cas/{ex.digest}: {error or f'{status} {_reason(status)}'}"
-        self.metrics.add(
-            Result(ex.due_ns, ex.sent_ns, done_ns, status, ex.bytes_in, 0, kind, error, ex.cache,
-                   ex.key)
-        )  # fmt: skip
+        ex.done_ns, ex.error_kind, ex.error = done_ns, kind, error
+        self.metrics.add(ex)
 
     def failure(
         self, due_ns: int, sent_ns: int, kind: str, error: str, digest: str, key: int = -1
