@@ -41,7 +41,7 @@ def test_zipf_keys_against_a_ring_holding_a_quarter_of_them(
     assert r is not None, run.stderr
     assert "uploaded 200/200 blobs" in run.stderr  # progress, as lines when not a terminal
     # Exact counts, and every body checked against its digest.
-    assert r["requests"] == RATE * SECONDS and r["dropped"] == 0
+    assert r["requests"] == RATE * SECONDS and r["dropped"] == 0, (r["dropped"], r["verdict"])
     assert r["success"] == 1 and run.code == 0, (r["errors"], r["verdict"])
     assert r["integrity"] == {"checked": RATE * SECONDS, "ok": RATE * SECONDS, "mismatched": 0}
     assert r["workload"] == {"keys": KEYS, "distribution": "zipf:1"}
