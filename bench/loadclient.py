@@ -1,16 +1,19 @@
 """Maximum request rate of loadclient against wrk, same nginx, same run; and rate accuracy.
 
 Usage: ``.venv/bin/python bench/loadclient.py [--duration-s 4] [--rounds 3] [--connections 64]
-[--size 25000] [--accuracy-rate 5000] [--timer-rates 200,1000,5000] [--json]``
+[--size 25000] [--accuracy-rate 5000] [--timer-rates 200,1000,5000] [--json] [--no-pin]``
 
 Starts one nginx worker (non-daemon, generated config in a temp dir, free loopback port)
-serving one random blob at /cas/<sha256>. In alternating rounds, wrk (1 and 2 threads) and
-loadclient at rate 0 (closed model, as fast as it can; 1 and 2 worker processes) each load it
+serving one random blob at /cas/<sha256>, pinned to CPU 0; the clients run pinned to CPU 1
+(--no-pin: unpinned, and 2 threads/workers are compared too). In alternating rounds, wrk
+(-t1) and loadclient at rate 0 (closed model, as fast as it can; --workers 1) each load it
 over the same number of keep-alive connections; medians per configuration are printed with
-the ratio loadclient/wrk (target >= 0.8). Then loadclient runs the open model at a rate nginx
-keeps up with, and the achieved rate is compared with the target (target: within 1 %).
-Last, the open model at each of --timer-rates with each --timer: send lag (how late requests
-left), latency p50 beside service-time p50 (the gap is the generator's), and CPU per request.
+the ratio loadclient/wrk (target >= 0.8). Every loadclient body is verified against the
+digest (a run with a failed or unchecked body aborts the benchmark). Then loadclient runs
+the open model at a rate nginx keeps up with, and the achieved rate is compared with the
+target (target: within 1 %). Last, the open model at each of --timer-rates with each
+--timer: send lag (how late requests left), latency p50 beside service-time p50 (the gap is
+the generator's), and CPU per request.
 
 Client and server share the machine's cores (and whatever else runs on it), so the figures
 are indicative; the ratio between the two clients, measured in the same run, is what counts.
@@ -37,12 +40,19 @@ TARGET_RATIO = 0.8
 
 
 @contextmanager
-def served_blob(size: int) -> Iterator[tuple[str, Path]]:
-    """Served_blob has one nginx worker serve a random blob; it yields its URL and file."""
+def served_blob(size: int, pin: bool = False) -> Iterator[tuple[str, Path]]:
+    """Served_blob has one nginx worker serve a random blob; it yields its URL and file.
+
+    With pin, nginx runs on CPU 0 and whatever this process starts inside on CPU 1.
+    """
     with harness.workdir("bench-loadclient-") as root:
         digest = harness.write_blob(root, os.urandom(size))
         nginx = harness.nginx(root, keepalive_requests=100_000_000, keepalive_timeout_s=120)
+        if pin:
+            os.sched_setaffinity(0, {0})  # inherited by nginx
         with nginx as base:
+            if pin:
+                os.sched_setaffinity(0, {1})  # inherited by wrk and loadclient
             yield f"{base}/cas/{digest}", root / "www" / "cas" / digest
 
 
@@ -68,6 +78,8 @@ def loadclient(
     report: dict[str, Any] = json.loads(out.stdout)
     if report["success"] < 1.0:
         raise RuntimeError(f"loadclient saw errors: {report['errors']}")
+    if report["integrity"]["checked"] != report["requests"]:
+        raise RuntimeError(f"loadclient verified {report['integrity']} of {report['requests']}")
     return report
 
 
@@ -83,12 +95,14 @@ def main() -> int:
         "--timer precise and loop at; empty to skip",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    p.add_argument("--no-pin", action="store_true", help="do not pin server and clients")
     a = p.parse_args()
+    threads = (1, 2) if a.no_pin else (1,)
     rates: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
-    with served_blob(a.size) as (url, blob):
+    with served_blob(a.size, pin=not a.no_pin) as (url, blob):
         for r in range(a.rounds):
-            for n in (1, 2):
+            for n in threads:
                 run = harness.wrk(
                     url, threads=n, connections=a.connections, duration_s=a.duration_s
                 )
@@ -120,7 +134,7 @@ def main() -> int:
     print(
         f"  best loadclient / best wrk = {best_lc:.0f} / {best_wrk:.0f} = {ratio:.2f} ({verdict})"
     )
-    for n in (1, 2):
+    for n in threads:
         print(f"  same threads ({n}): {med[f'loadclient --workers {n}'] / med[f'wrk -t{n}']:.2f}")
     expected = a.accuracy_rate * a.duration_s
     accuracy = acc["achieved_rate"] / acc["target_rate"]

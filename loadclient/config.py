@@ -22,6 +22,7 @@ class Config:
     cas_url: str | None = None
     cache_url: str | None = None
     size_bytes: int = 25_000
+    size_max_bytes: int = 0  # --size low..high: sizes log-uniform up to this (0: all size_bytes)
     file: Path | None = None
     rate: Rate = Rate(100)
     duration_ns: int = 10 * NS_PER_S
@@ -37,13 +38,19 @@ class Config:
     html: Path | None = None
     histogram_buckets_ns: tuple[int, ...] | None = None
     quiet: bool = False
+    keys: int = 0  # --keys N: upload N blobs and GET them by --distribution (0: one hot blob)
+    distribution: str = "uniform"
+    shard: int = 0  # --shard I/N: this generator sends part I of N of the schedule
+    shards: int = 1
+    start_at: str | None = None  # RFC 3339 wall-clock start shared by every shard
     thresholds: Thresholds = field(default_factory=Thresholds)
     schedule: Schedule = field(default_factory=Schedule)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """From_env reads the Go client's variables: CAS_SERVER_ADDR, CACHE_SERVER_ADDR (host:port),
-        CONTENT_SIZE, ATTACK_FREQ (per second), ATTACK_DURATION (seconds), HIT_MISS_RATIO."""
+        CONTENT_SIZE, ATTACK_FREQ (per second), ATTACK_DURATION (seconds), HIT_MISS_RATIO;
+        and LOADCLIENT_SHARD (I/N), LOADCLIENT_START_AT (RFC 3339) for Kubernetes' Indexed Job."""
         values: dict[str, object] = {}
         try:
             if v := environ.get("CAS_SERVER_ADDR"):
@@ -58,6 +65,10 @@ class Config:
                 values["duration_ns"] = parse_seconds_ns(v)
             if v := environ.get("HIT_MISS_RATIO"):
                 values["hit_ratio"] = float(v)
+            if v := environ.get("LOADCLIENT_SHARD"):
+                values["shard"], values["shards"] = parse_shard(v)
+            if v := environ.get("LOADCLIENT_START_AT"):
+                values["start_at"] = v
         except ValueError as exc:
             raise ConfigError(f"bad environment variable: {exc}") from None
         return cls(**values)  # type: ignore[arg-type]
@@ -85,7 +96,27 @@ class Config:
             raise ConfigError("--skip-upload needs --file (the blob the server already has)")
         if self.skip_upload and self.hit_ratio < 1.0:
             raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
+        self._validate_workload()
         return self
+
+    def _validate_workload(self) -> None:
+        if self.keys < 0:
+            raise ConfigError(f"--keys must be >= 0, got {self.keys}")
+        if self.keys and (self.skip_upload or self.file is not None or self.hit_ratio < 1.0):
+            raise ConfigError(
+                "--keys uploads its own blobs: no --file, --skip-upload or --hit-ratio"
+            )
+        if not 0 <= self.shard < self.shards:
+            raise ConfigError(
+                f"--shard must be I/N with 0 <= I < N, got {self.shard}/{self.shards}"
+            )
+        if self.shards > 1 and self.rate.freq == 0:
+            raise ConfigError(
+                "--shard needs a fixed --rate: a closed model has no schedule to split"
+            )
+        if self.shards > 1 and not self.seed:
+            # Every shard must make the same blobs (keys, misses) from the same seed.
+            raise ConfigError("--shard needs --seed, the same on every shard")
 
     def _validate_limits(self) -> None:
         if self.timeout_ns <= 0:
@@ -103,6 +134,14 @@ class Config:
         throughput = self.thresholds.min_throughput
         if throughput is not None and not 0.0 <= throughput < float("inf"):
             raise ConfigError(f"min-throughput must be a finite number >= 0, got {throughput}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse_shard reads `I/N` (0-based I of N shards)."""
+    index, sep, count = text.strip().partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"shard must be I/N, e.g. 0/3, got {text!r}")
+    return int(index), int(count)
 
 
 def addr_to_url(addr: str) -> str:

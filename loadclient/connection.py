@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import httptools
 
-from loadclient.exchange import HEAD_END, Exchange, header
-from loadclient.metrics import PROTOCOL
+from loadclient.exchange import Exchange
+from loadclient.response import HEAD_END, framing
+from loadclient.result import PROTOCOL
 
 _MAX_HEAD_BYTES = 64 * 1024  # a warm-up answer's header block longer than this is garbage
 
-if TYPE_CHECKING:
-    from loadclient.attacker import Attacker
+
+class Owner(Protocol):
+    """Owner is what a connection reports to: every exchange ends in exactly one of these calls."""
+
+    def completed(self, conn: Connection, ex: Exchange, done_ns: int, keep_alive: bool) -> None:
+        """Completed: a whole response to ex is in."""
+
+    def failed(self, conn: Connection, ex: Exchange, kind: str, error: str) -> None:
+        """Failed: ex can get no answer on conn (which is then gone)."""
+
+    def retry(self, conn: Connection, ex: Exchange) -> None:
+        """Retry: conn, a reused keep-alive connection, closed before any answer to ex."""
+
+    def lost_idle(self, conn: Connection) -> None:
+        """Lost_idle: conn closed while it carried no exchange."""
 
 
 class ReadBuffer:
@@ -37,10 +51,10 @@ class ReadBuffer:
 
 
 class Connection(asyncio.BufferedProtocol):
-    """Connection carries one exchange at a time and reports to its Attacker."""
+    """Connection carries one exchange at a time and reports to its Owner."""
 
-    def __init__(self, attacker: Attacker, reads: ReadBuffer) -> None:
-        self.attacker = attacker
+    def __init__(self, owner: Owner, reads: ReadBuffer) -> None:
+        self.owner = owner
         self.reads = reads
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -48,6 +62,7 @@ class Connection(asyncio.BufferedProtocol):
         self.end = 0  # bytes in reads.buf from the current read
         self.sends = 0
         self.closed = False
+        self.lost = False  # the end of the connection was handled (once, whoever saw it first)
         self.warming: asyncio.Future[bytes] | None = None  # the warm-up HEAD's answer
         self.warm_head = bytearray()
 
@@ -55,12 +70,21 @@ class Connection(asyncio.BufferedProtocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def send(self, ex: Exchange) -> None:
-        """Send writes the request of ex."""
+        """Send writes the request of ex; if the connection is gone, ex ends as if it closed now."""
         assert self.transport is not None
         self.exchange = ex
         self.sends += 1
         ex.sent_ns = time.monotonic_ns()
-        self.transport.write(ex.request)
+        if self.lost:
+            self._end(None)
+            return
+        try:
+            self.transport.write(ex.request)
+        except (RuntimeError, OSError) as exc:
+            # The server closed it between the connect and this write (uvloop: "handler is
+            # closed"); connection_lost may still come, but the exchange ends here, once.
+            self._end(exc if isinstance(exc, OSError) else None)
+            self.close(abort=True)
 
     def warm(self, request: bytes) -> asyncio.Future[bytes]:
         """Warm writes request, whose answer has no body (a HEAD), and gets its header block.
@@ -69,10 +93,17 @@ class Connection(asyncio.BufferedProtocol):
         skip it), so the warm-up's answer bypasses the parser, which stays fresh for the GETs.
         """
         assert self.transport is not None
-        self.warming = asyncio.get_running_loop().create_future()
+        warming = self.warming = asyncio.get_running_loop().create_future()
         self.sends += 1  # the first GET reuses this connection: a close then is retried
-        self.transport.write(request)
-        return self.warming
+        try:
+            if self.lost:
+                raise ConnectionError("connection closed before the HEAD was sent")
+            self.transport.write(request)
+        except (RuntimeError, OSError) as exc:
+            self.warming = None
+            warming.set_exception(ConnectionError(str(exc)))
+            self.close(abort=True)
+        return warming
 
     def started_ns(self) -> int:
         """Started_ns is when the current request was written (0 when idle)."""
@@ -126,8 +157,6 @@ class Connection(asyncio.BufferedProtocol):
         ex = self.exchange
         if ex is None:
             return
-        ex.status = self.parser.get_status_code()
-        ex.in_body = True
         buf, end = self.reads.buf, self.end
         if ex.head:
             joined = ex.head + self.reads.view[:end]
@@ -137,14 +166,10 @@ class Connection(asyncio.BufferedProtocol):
         else:
             offset = buf.find(HEAD_END, 0, end) + 4
             block = bytes(self.reads.view[:offset]).lower()
-        # Two headers matter; finding them in the block is cheaper than an on_header callback
-        # for each of the ~8 headers of every response.
-        ex.cache = header(block, b"\r\nx-cache:")
-        chunked = header(block, b"\r\ntransfer-encoding:")
-        ex.chunked = chunked is not None and b"chunked" in chunked
-        length = None if ex.chunked else header(block, b"\r\ncontent-length:")
-        ex.until_close = not ex.chunked and length is None
-        ex.length = int(length) if length is not None and length.isdigit() else -1
+        ex.status = self.parser.get_status_code()
+        ex.in_body = True
+        ex.cache, ex.chunked, ex.length = framing(block)
+        ex.until_close = not ex.chunked and ex.length < 0
         ex.body(buf, self.reads.view, offset, end)
 
     def on_message_complete(self) -> None:
@@ -153,36 +178,40 @@ class Connection(asyncio.BufferedProtocol):
         if ex is None:
             self.abort_with(PROTOCOL, "response without a request")
             return
-        self.attacker.completed(self, ex, done_ns, self.parser.should_keep_alive())
+        self.owner.completed(self, ex, done_ns, self.parser.should_keep_alive())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.lost:
+            self._end(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
+        # The one place a connection's end is turned into the end of its exchange.
+        self.lost = True
         ex, self.exchange = self.exchange, None
         warming, self.warming = self.warming, None
         if warming is not None and not warming.done():
             why = f": {exc}" if exc else ""
             warming.set_exception(ConnectionError(f"connection closed before an answer{why}"))
         elif ex is None:
-            self.attacker.lost_idle(self)
+            self.owner.lost_idle(self)
         elif ex.in_body and ex.until_close and exc is None:
             # httptools cannot be told of the end of input: a clean close ends such a body.
-            self.attacker.completed(self, ex, time.monotonic_ns(), False)
+            self.owner.completed(self, ex, time.monotonic_ns(), False)
         elif ex.bytes_in == 0 and ex.status == 0 and self.sends > 1 and not ex.retried:
             # The server closed a reused keep-alive connection as we wrote: not an answer,
             # so send it again on a fresh connection (Go's transport does the same).
             ex.retried = True
-            self.attacker.retry(self, ex)
+            self.owner.retry(self, ex)
         else:
             why = f": {exc}" if exc else ""
-            self.attacker.failed(
-                self, ex, PROTOCOL, f"connection closed before a full response{why}"
-            )
+            self.owner.failed(self, ex, PROTOCOL, f"connection closed before a full response{why}")
 
     def abort_with(self, kind: str, error: str) -> None:
         """Abort_with fails the current request with kind and drops the connection."""
         ex, self.exchange = self.exchange, None
         if ex is not None:
-            self.attacker.failed(self, ex, kind, error)
+            self.owner.failed(self, ex, kind, error)
         self.close(abort=True)
 
     def close(self, abort: bool = False) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 
-from loadclient.metrics import INTEGRITY, PROTOCOL, STATUS
+from loadclient.response import dechunk
+from loadclient.result import INTEGRITY, PROTOCOL, STATUS, Result
 
-HEAD_END = b"\r\n\r\n"
 
-
-class Exchange:
+class Exchange(Result):
     """Exchange is one request and what came back; the body is checked while it streams in.
+
+    It is the Result it becomes (due, sent, status, bytes, X-Cache, key), plus the state of
+    reading the answer: one object per request, not two, on the hot path.
 
     With expect set (the hot blob, whose bytes were hashed to its digest before the attack)
     the body is compared with those bytes in place; otherwise it is hashed and the hash
@@ -18,14 +20,23 @@ class Exchange:
     """
 
     __slots__ = (
-        "hit", "due_ns", "request", "digest", "expect", "hasher", "sent_ns", "status",
-        "bytes_in", "mismatch", "cache", "retried", "in_body", "head", "chunked", "raw",
-        "until_close", "length",
+        "hit", "request", "digest", "expect", "hasher", "mismatch", "retried", "in_body",
+        "head", "chunked", "raw", "until_close", "length",
     )  # fmt: skip
 
+    # An exchange in flight is one request, whatever its fields say: identity, not a value.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __init__(
-        self, hit: int, due_ns: int, request: bytes, digest: str, expect: bytes | None
-    ) -> None:
+        self, hit: int, due_ns: int, request: bytes, digest: str, expect: bytes | None,
+        key: int = -1,
+    ) -> None:  # fmt: skip
+        # Result's fields set here rather than through its __init__: one call fewer per request.
+        self.done_ns = 0
+        self.bytes_out = 0
+        self.error_kind: str | None = None
+        self.error = ""
         self.hit = hit
         self.due_ns = due_ns
         self.request = request
@@ -44,6 +55,7 @@ class Exchange:
         self.until_close = False  # no Content-Length, not chunked: the body ends at the close
         self.length = -1  # Content-Length, when the body has one
         self.raw: list[bytes] = []  # chunked bodies only: framing is removed at the end
+        self.key = key  # which of --keys this asks for (-1: none of them)
 
     def body(self, buf: bytes | bytearray, view: memoryview, offset: int, end: int) -> None:
         """Body checks buf[offset:end] (view is memoryview(buf)), the next piece of the body."""
@@ -75,7 +87,7 @@ class Exchange:
         if self.status != 200:
             return STATUS, ""
         if self.chunked:
-            body = _dechunk(b"".join(self.raw))
+            body = dechunk(b"".join(self.raw))
             self.chunked, self.raw, self.bytes_in = False, [], 0
             if body is None:
                 return PROTOCOL, "malformed chunked body"
@@ -88,33 +100,3 @@ class Exchange:
         if ok:
             return None, ""
         return INTEGRITY, "200 OK with a body that does not match the digest"
-
-
-def header(block: bytes, name: bytes) -> bytes | None:
-    """Header is the value of the first header `name` ("\\r\\nname:", lowercase) in block."""
-    start = block.find(name)
-    if start < 0:
-        return None
-    start += len(name)
-    return block[start : block.find(b"\r\n", start)].strip()
-
-
-def _dechunk(raw: bytes) -> bytes | None:
-    """_dechunk removes chunked transfer-coding (RFC 9112 7.1); None when it is malformed."""
-    out: list[bytes] = []
-    pos = 0
-    while True:
-        eol = raw.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(raw[pos:eol].split(b";", 1)[0], 16)
-        except ValueError:
-            return None
-        if size == 0:
-            return b"".join(out)
-        start = eol + 2
-        out.append(raw[start : start + size])
-        if raw[start + size : start + size + 2] != b"\r\n":
-            return None
-        pos = start + size + 2

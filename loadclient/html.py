@@ -180,7 +180,8 @@ def html_report(
     lat = report["latencies"]
     verdict = report.get("verdict", {})
     summary = {
-        "requests": report["requests"], "rate (achieved / target)":
+        "requests": report["requests"], "dropped (due, never sent)": report.get("dropped", 0),
+        "rate (achieved / target)":
         f"{report['achieved_rate']:.2f} / {report['target_rate']:.2f} per s",
         "success": f"{report['success'] * 100:.2f}%",
         **{f"latency {k}": format_duration(lat[k]) for k in LATENCY_KEYS},
@@ -189,6 +190,8 @@ def html_report(
         "errors by kind": _counts(report["error_counts"]),
         "X-Cache": _counts(report["cache"]),
     }  # fmt: skip
+    if report.get("hit_ratio") is not None:
+        summary["hit ratio (X-Cache)"] = f"{report['hit_ratio']:.4f}"
     if verdict:
         summary["verdict"] = "passed" if verdict.get("passed") else "FAILED"
     notes = [*verdict.get("behind", []), *verdict.get("failures", [])]

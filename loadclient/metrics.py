@@ -1,24 +1,29 @@
-"""Metrics: what happened, accumulated per request in constant memory and merged across workers.
+"""Metrics: what happened, accumulated per Result in constant memory and merged across workers.
 
-Errors are data: every request adds one result, whatever went wrong with it.
+Errors are data: every request adds one Result, whatever went wrong with it.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 from loadclient.histogram import Histogram
+from loadclient.result import (  # noqa: F401 - re-exported: the error kinds' old home
+    CONNECT,
+    ERROR_KINDS,
+    GENERATOR,
+    INTEGRITY,
+    PROTOCOL,
+    STATUS,
+    TIMEOUT,
+    Result,
+)
 from loadclient.series import COARSE_SHIFT, Series
 
-MAX_DISTINCT_ERRORS: Final = 100
+K = TypeVar("K")
 
-# Error kinds, the keys of Metrics.error_counts.
-CONNECT: Final = "connect"  # the TCP connection could not be opened
-TIMEOUT: Final = "timeout"  # no complete response within --timeout
-STATUS: Final = "status"  # an HTTP status other than 200
-INTEGRITY: Final = "integrity"  # 200, but the body does not hash to the digest
-PROTOCOL: Final = "protocol"  # connection closed early or an unparseable response
-ERROR_KINDS: Final = (CONNECT, TIMEOUT, STATUS, INTEGRITY, PROTOCOL)
+MAX_DISTINCT_ERRORS: Final = 100
+MAX_KEY_RANKS: Final = 1000  # per-key request counts kept for the first this many keys
 
 CACHE_RESULTS: Final = ("hit", "peer", "miss", "none", "other")
 _CACHE_KEYS: Final[dict[bytes | None, str]] = {
@@ -31,6 +36,7 @@ class Metrics:
     """Metrics accumulates results: counts, histograms (latency, service time, send lag), series."""
 
     def __init__(self, interval_ns: int) -> None:
+        self.start_ns = 0  # monotonic start of the schedule: series offsets count from it
         self.requests = 0
         self.successes = 0
         self.bytes_in = 0
@@ -39,6 +45,8 @@ class Metrics:
         self.errors: list[str] = []
         self.error_counts: dict[str, int] = dict.fromkeys(ERROR_KINDS, 0)
         self.cache: dict[str, int] = dict.fromkeys(CACHE_RESULTS, 0)
+        self.cache_bytes: dict[str, int] = dict.fromkeys(CACHE_RESULTS, 0)
+        self.key_counts: dict[int, int] = {}
         self.bodies_checked = 0
         self.latency = Histogram()
         self.service = Histogram()
@@ -49,26 +57,61 @@ class Metrics:
         self.series = Series(interval_ns)
         self.cpu_s = 0.0  # CPU time (user + system) the attacking processes used
         self.interrupted = False  # stopped early (Ctrl-C): the counts cover a partial run
+        self.dropped = 0  # due within --duration but never sent: no Result, not in requests
+        self.pool_waits = 0  # requests that waited for a free connection
+        self.pool_limit = 0  # the largest connection pool of one process
+        self.fd_limited = False  # the pool limit was lowered to fit RLIMIT_NOFILE
 
-    def add(
-        self,
-        start_ns: int,
-        due_ns: int,
-        sent_ns: int,
-        done_ns: int,
-        status: int,
-        bytes_in: int,
-        bytes_out: int,
-        error_kind: str | None,
-        error: str,
-        cache: bytes | None,
-    ) -> None:
-        """Add records one request: due, sent (0 if never sent) and completion times (monotonic)."""
+    def add(self, r: Result) -> None:
+        """Add records one request's Result."""
+        if r.error_kind is not None or r.status != 200 or not r.sent_ns or r.key >= 0:
+            self._add_any(r)
+            return
+        # The common case, a 200 with the right body, inline and without the branches it
+        # cannot take: this runs for nearly every request.
+        self.requests += 1
+        self.successes += 1
+        self.bodies_checked += 1
+        codes = self.status_codes
+        codes[200] = codes.get(200, 0) + 1
+        due_ns, sent_ns, done_ns, bytes_in = r.due_ns, r.sent_ns, r.done_ns, r.bytes_in
+        self.bytes_in += bytes_in
+        latency = done_ns - due_ns
+        bucket = self.latency.record(latency)
+        self.service.record(done_ns - sent_ns)
+        self.send_lag.record(sent_ns - due_ns)
+        if sent_ns < self.earliest_ns or not self.earliest_ns:
+            self.earliest_ns = sent_ns
+        if sent_ns > self.latest_ns:
+            self.latest_ns = sent_ns
+        if done_ns > self.end_ns:
+            self.end_ns = done_ns
+        key = _CACHE_KEYS.get(r.cache) or _cache_result(r.cache)
+        self.cache[key] += 1
+        self.cache_bytes[key] += bytes_in
+        # Series.add inlined.
+        series = self.series
+        offset = due_ns - self.start_ns
+        p = series.points.get(offset // series.interval_ns if offset > 0 else 0)
+        if p is None:
+            series.add(offset, latency, bucket, 200, False)
+            return
+        p.count += 1
+        if latency > p.max_ns:
+            p.max_ns = latency
+        b = bucket >> COARSE_SHIFT
+        buckets, codes = p.buckets, p.codes
+        buckets[b] = buckets.get(b, 0) + 1
+        codes[200] = codes.get(200, 0) + 1
+
+    def _add_any(self, r: Result) -> None:
         self.requests += 1
         codes = self.status_codes
+        status = r.status
         codes[status] = codes.get(status, 0) + 1
-        self.bytes_in += bytes_in
-        self.bytes_out += bytes_out
+        self.bytes_in += r.bytes_in
+        self.bytes_out += r.bytes_out
+        due_ns, sent_ns, done_ns = r.due_ns, r.sent_ns, r.done_ns
         latency = done_ns - due_ns
         bucket = self.latency.record(latency)
         if sent_ns:
@@ -83,56 +126,23 @@ class Metrics:
             self.latest_ns = attempted_ns
         if done_ns > self.end_ns:
             self.end_ns = done_ns
-        if error_kind is None:
+        kind = r.error_kind
+        if kind is None:
             self.successes += 1
         else:
-            self.error_counts[error_kind] += 1
-            if len(self.errors) < MAX_DISTINCT_ERRORS and error not in self.errors:
-                self.errors.append(error)
+            self.error_counts[kind] += 1
+            if len(self.errors) < MAX_DISTINCT_ERRORS and r.error not in self.errors:
+                self.errors.append(r.error)
+        if 0 <= r.key < MAX_KEY_RANKS:
+            self.key_counts[r.key] = self.key_counts.get(r.key, 0) + 1
         if status == 200:
             # A body cut short (closed early, timed out) was never compared with the digest.
-            if error_kind is None or error_kind == INTEGRITY:
+            if kind is None or kind == INTEGRITY:
                 self.bodies_checked += 1
-            key = _CACHE_KEYS.get(cache) or _cache_result(cache)
+            key = _CACHE_KEYS.get(r.cache) or _cache_result(r.cache)
             self.cache[key] += 1
-        self.series.add(due_ns - start_ns, latency, bucket, status, error_kind is not None)
-
-    def add_success(
-        self, start_ns: int, due_ns: int, sent_ns: int, done_ns: int, bytes_in: int,
-        cache: bytes | None,
-    ) -> None:  # fmt: skip
-        """Add_success is add for the common case, a 200 with the right body: the hot path."""
-        self.requests += 1
-        self.successes += 1
-        self.bodies_checked += 1
-        codes = self.status_codes
-        codes[200] = codes.get(200, 0) + 1
-        self.bytes_in += bytes_in
-        latency = done_ns - due_ns
-        bucket = self.latency.record(latency)
-        self.service.record(done_ns - sent_ns)
-        self.send_lag.record(sent_ns - due_ns)
-        if sent_ns < self.earliest_ns or not self.earliest_ns:
-            self.earliest_ns = sent_ns
-        if sent_ns > self.latest_ns:
-            self.latest_ns = sent_ns
-        if done_ns > self.end_ns:
-            self.end_ns = done_ns
-        self.cache[_CACHE_KEYS.get(cache) or _cache_result(cache)] += 1
-        # Series.add inlined: this runs for nearly every request.
-        series = self.series
-        offset = due_ns - start_ns
-        p = series.points.get(offset // series.interval_ns if offset > 0 else 0)
-        if p is None:
-            series.add(offset, latency, bucket, 200, False)
-            return
-        p.count += 1
-        if latency > p.max_ns:
-            p.max_ns = latency
-        b = bucket >> COARSE_SHIFT
-        buckets, codes = p.buckets, p.codes
-        buckets[b] = buckets.get(b, 0) + 1
-        codes[200] = codes.get(200, 0) + 1
+            self.cache_bytes[key] += r.bytes_in
+        self.series.add(due_ns - self.start_ns, latency, bucket, status, kind is not None)
 
     def merge(self, other: Metrics) -> None:
         """Merge adds another worker's metrics to these."""
@@ -140,18 +150,21 @@ class Metrics:
         self.successes += other.successes
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
-        for code, n in other.status_codes.items():
-            self.status_codes[code] = self.status_codes.get(code, 0) + n
         for e in other.errors:
             if len(self.errors) < MAX_DISTINCT_ERRORS and e not in self.errors:
                 self.errors.append(e)
-        for k, v in other.error_counts.items():
-            self.error_counts[k] = self.error_counts.get(k, 0) + v
-        for k, v in other.cache.items():
-            self.cache[k] = self.cache.get(k, 0) + v
+        add_counts(self.status_codes, other.status_codes)
+        add_counts(self.error_counts, other.error_counts)
+        add_counts(self.cache, other.cache)
+        add_counts(self.cache_bytes, other.cache_bytes)
+        add_counts(self.key_counts, other.key_counts)
         self.bodies_checked += other.bodies_checked
         self.cpu_s += other.cpu_s
         self.interrupted = self.interrupted or other.interrupted
+        self.dropped += other.dropped
+        self.pool_waits += other.pool_waits
+        self.pool_limit = max(self.pool_limit, other.pool_limit)
+        self.fd_limited = self.fd_limited or other.fd_limited
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.send_lag.merge(other.send_lag)
@@ -160,6 +173,12 @@ class Metrics:
         self.latest_ns = max(self.latest_ns, other.latest_ns)
         self.end_ns = max(self.end_ns, other.end_ns)
         self.series.merge(other.series)
+
+
+def add_counts(mine: dict[K, int], theirs: dict[K, int]) -> None:
+    """Add_counts adds theirs into mine, key by key."""
+    for k, v in theirs.items():
+        mine[k] = mine.get(k, 0) + v
 
 
 def _cache_result(value: bytes | None) -> str:

@@ -26,6 +26,11 @@ class Plan:
     worker: int = 0
     workers: int = 1
     timer: str = PRECISE
+    key_digests: tuple[str, ...] = field(default=(), repr=False)  # --keys: GET these only
+    distribution: str = "uniform"  # of the keys' popularity: uniform, zipf or zipf:S
+    seed: str = ""
+    shard: int = 0  # this generator's part of a schedule split over `shards` generators
+    shards: int = 1
 
     @property
     def authority(self) -> str:

@@ -20,7 +20,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from multiprocessing.sharedctypes import Synchronized
-from typing import Any
+from typing import Any, Protocol
 
 import uvloop
 
@@ -33,17 +33,48 @@ from loadclient.series import interval_for
 Progress = Callable[[float, int, int], None]  # (elapsed seconds, requests, errors)
 
 _START_SLACK_NS = 100_000_000  # workers get this long to see the start time before it comes
+_RESERVED_FDS = 64  # descriptors a process needs beside its connections (loop, pipes, files)
 
 
 class WorkerFailed(RuntimeError):
     """WorkerFailed is a worker process that died or reported an exception."""
 
 
-def run(plan: Plan, workers: int = 1, progress: Progress | None = None) -> Metrics:
-    """Run attacks with plan in `workers` processes and returns the merged metrics."""
+def run(
+    plan: Plan, workers: int = 1, progress: Progress | None = None, start_ns: int | None = None
+) -> Metrics:
+    """Run attacks with plan in `workers` processes and returns the merged metrics.
+
+    start_ns is when the schedule starts (monotonic; default: as soon as all are ready).
+    """
+    raise_descriptor_limit()
     if workers <= 1:
-        return uvloop.run(_attack(plan, None, progress))
-    return _run_workers(plan, workers, progress)
+        show = None if progress is None else _Shown(progress)
+        return uvloop.run(_attack(plan, _Solo(start_ns), show))
+    return _run_workers(plan, workers, progress, start_ns)
+
+
+def raise_descriptor_limit() -> int:
+    """Raise_descriptor_limit lifts the soft RLIMIT_NOFILE to the hard one and returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. macOS caps it below an infinite hard limit
+            pass
+    return soft
+
+
+def fit_descriptors(plan: Plan) -> tuple[Plan, bool]:
+    """Fit_descriptors caps the pool to this process's descriptor limit; True if it had to."""
+    soft = raise_descriptor_limit()
+    if soft == resource.RLIM_INFINITY:
+        return plan, False
+    usable = max(1, soft - _RESERVED_FDS)
+    if plan.max_connections <= usable:
+        return plan, False
+    return replace(plan, max_connections=usable, connections=min(plan.connections, usable)), True
 
 
 @contextmanager
@@ -62,40 +93,99 @@ def _attacking(metrics: Metrics) -> Iterator[None]:
         gc.unfreeze()
 
 
-async def _attack(plan: Plan, start_ns: int | None, progress: Progress | None) -> Metrics:
-    attacker = Attacker(plan)
-    await attacker.warm_up()
-    loop = asyncio.get_running_loop()
+class _Role(Protocol):
+    """_Role is what differs between a lone attacking process and a worker of several."""
 
-    def interrupt() -> None:
+    def on_sigint(self, attacker: Attacker, loop: asyncio.AbstractEventLoop) -> None:
+        """On_sigint handles Ctrl-C during the attack."""
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        """Start is called once warm: it returns the common start time (None: now)."""
+
+
+class _Solo:
+    def __init__(self, start_ns: int | None) -> None:
+        self.start_ns = start_ns
+
+    def on_sigint(self, attacker: Attacker, loop: asyncio.AbstractEventLoop) -> None:
         # The first Ctrl-C ends the attack with a report; a second one stops at once.
         attacker.interrupt()
         loop.remove_signal_handler(signal.SIGINT)
 
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    with _attacking(attacker.metrics):
-        start = start_ns or time.monotonic_ns()  # after the GC work, or it would count as lag
-        ticker = None
-        if progress is not None:
-            ticker = loop.create_task(_report_progress(attacker, start, progress))
-        try:
-            return await attacker.run(start)
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)  # or it outlives the loop
-            if ticker is not None:
-                ticker.cancel()
+    async def start(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        return self.start_ns
 
 
-async def _report_progress(attacker: Attacker, start_ns: int, progress: Progress) -> None:
-    m = attacker.metrics
+class _Worker:
+    def __init__(self, pipe: Pipe) -> None:
+        self.pipe = pipe
+
+    def on_sigint(self, attacker: Attacker, loop: asyncio.AbstractEventLoop) -> None:
+        # Ctrl-C reaches every worker from the terminal and again from the parent, which also
+        # decides when a second one means "stop now" (it kills the workers).
+        attacker.interrupt()
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> int | None:
+        self.pipe.send(("ready", None))
+        start_ns: int = await loop.run_in_executor(None, self.pipe.recv)
+        return start_ns
+
+
+class _Shown:
+    """_Shown passes progress (elapsed s, requests, errors) to a Progress callback each second."""
+
+    period_s = 1.0
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __call__(self, m: Metrics, elapsed_s: float) -> None:
+        self.progress(elapsed_s, m.requests, m.requests - m.successes)
+
+
+class _Shared:
+    """_Shared publishes a worker's counts to shared memory for the parent's progress line."""
+
+    period_s = 0.5
+
+    def __init__(self, requests: Synchronized[int], errors: Synchronized[int]) -> None:
+        self.requests, self.errors = requests, errors
+
+    def __call__(self, m: Metrics, elapsed_s: float) -> None:
+        self.requests.value, self.errors.value = m.requests, m.requests - m.successes
+
+
+async def _attack(plan: Plan, role: _Role, ticker: _Shown | _Shared | None) -> Metrics:
+    """_attack is one process's attack: fit, warm up, wait for the start, run, report."""
+    plan, limited = fit_descriptors(plan)
+    attacker = Attacker(plan)
+    attacker.metrics.fd_limited = limited
+    await attacker.warm_up()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, role.on_sigint, attacker, loop)
+    try:
+        start_ns = await role.start(loop)
+        with _attacking(attacker.metrics):
+            start = start_ns or time.monotonic_ns()  # after the GC work, or it counts as lag
+            task = None if ticker is None else loop.create_task(_tick(attacker, start, ticker))
+            try:
+                return await attacker.run(start)
+            finally:
+                if task is not None:
+                    task.cancel()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)  # or it outlives the loop
+
+
+async def _tick(attacker: Attacker, start_ns: int, ticker: _Shown | _Shared) -> None:
     while True:
-        await asyncio.sleep(1.0)
-        progress((time.monotonic_ns() - start_ns) / NS_PER_S, m.requests, m.requests - m.successes)
+        await asyncio.sleep(ticker.period_s)
+        ticker(attacker.metrics, (time.monotonic_ns() - start_ns) / NS_PER_S)
 
 
 def _worker(plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchronized[int]) -> None:
     try:
-        metrics = uvloop.run(_worker_attack(plan, pipe, requests, errors))
+        metrics = uvloop.run(_attack(plan, _Worker(pipe), _Shared(requests, errors)))
         pipe.send(("metrics", metrics))
     except BaseException as exc:  # noqa: BLE001 - report every failure to the parent
         pipe.send(("error", f"worker {plan.worker}: {type(exc).__name__}: {exc}"))
@@ -103,33 +193,9 @@ def _worker(plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchro
         pipe.close()
 
 
-async def _worker_attack(
-    plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchronized[int]
+def _run_workers(
+    plan: Plan, workers: int, progress: Progress | None, start_at_ns: int | None
 ) -> Metrics:
-    attacker = Attacker(plan)
-    await attacker.warm_up()
-    loop = asyncio.get_running_loop()
-    # Ctrl-C reaches every worker from the terminal and again from the parent, which also
-    # decides when a second one means "stop now" (it kills the workers).
-    loop.add_signal_handler(signal.SIGINT, attacker.interrupt)
-    pipe.send(("ready", None))
-    start_ns: int = await loop.run_in_executor(None, pipe.recv)
-
-    async def share() -> None:
-        m = attacker.metrics
-        while True:
-            await asyncio.sleep(0.5)
-            requests.value, errors.value = m.requests, m.requests - m.successes
-
-    sharer = loop.create_task(share())
-    try:
-        with _attacking(attacker.metrics):
-            return await attacker.run(start_ns)
-    finally:
-        sharer.cancel()
-
-
-def _run_workers(plan: Plan, workers: int, progress: Progress | None) -> Metrics:
     ctx = multiprocessing.get_context("spawn")
     pipes: list[Pipe] = []
     procs: list[Any] = []
@@ -150,7 +216,8 @@ def _run_workers(plan: Plan, workers: int, progress: Progress | None) -> Metrics
     try:
         for pipe in pipes:
             _expect(pipe, "ready")
-        start_ns = time.monotonic_ns() + _START_SLACK_NS
+        # A shared --start-at holds even when it has passed: other shards keep to it too.
+        start_ns = start_at_ns or time.monotonic_ns() + _START_SLACK_NS
         for pipe in pipes:
             pipe.send(start_ns)
         previous = signal.signal(signal.SIGINT, _Interrupt(procs))

@@ -49,7 +49,13 @@ def text_report(r: Mapping[str, Any]) -> str:
         ("X-Cache", "[hit, peer, miss, none]",
          "{hit}, {peer}, {miss}, {none}".format(**r["cache"])),
         ("Error Kinds", "[" + ", ".join(ec) + "]", ", ".join(str(v) for v in ec.values())),
+        ("Dropped", "[due, never sent]", str(r.get("dropped", 0))),
     ]  # fmt: skip
+    if r.get("hit_ratio") is not None:
+        by = r["bytes_by_cache"]
+        rows.append(("Hit Ratio", "[X-Cache hit / (hit, peer, miss)]", f"{r['hit_ratio']:.4f}"))
+        rows.append(("Bytes by X-Cache", "[hit, peer, miss]",
+                     "{hit}, {peer}, {miss}".format(**by)))  # fmt: skip
     out = _rows(rows) + "Error Set:\n" + "".join(f"{e}\n" for e in r["errors"])
     if r.get("verdict", {}).get("interrupted"):
         out += "INTERRUPTED: the report covers only the requests sent before Ctrl-C\n"

@@ -35,7 +35,12 @@ def upload(session: requests.Session, cas_url: str, blob: Blob, timeout_s: float
 
 
 def upload_all(
-    cas_url: str, count: int, make: Callable[[int], Blob], timeout_s: float, threads: int = 8
+    cas_url: str,
+    count: int,
+    make: Callable[[int], Blob],
+    timeout_s: float,
+    threads: int = 8,
+    done: Callable[[Blob], None] | None = None,
 ) -> list[str]:
     """Upload_all uploads make(0), ..., make(count-1) in parallel and returns their digests.
 
@@ -57,6 +62,8 @@ def upload_all(
                     stop.set()
                     raise
                 digests[i] = blob.digest
+                if done is not None:
+                    done(blob)
 
     chunks = [range(i, count, threads) for i in range(min(threads, count))]
     with ThreadPoolExecutor(max_workers=max(1, len(chunks))) as pool:

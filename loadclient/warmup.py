@@ -16,39 +16,10 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-import httptools
-
 from loadclient.connection import Connection
+from loadclient.response import InvalidResponse, parse_head
 
 log = logging.getLogger(__name__)
-
-
-class _Head:
-    """_Head is what httptools makes of an answer's header block: status, reason, keep-alive."""
-
-    def __init__(self, block: bytes) -> None:
-        self.status = 0
-        self.reason = ""
-        self.connection = b""
-        self.keep_alive = False
-        self.parser = httptools.HttpResponseParser(self)
-        self.parser.feed_data(block)  # a HEAD's Content-Length announces no body: none follows
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason.decode("latin-1")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"connection":
-            self.connection += value.lower()
-
-    def on_headers_complete(self) -> None:
-        # Not parser.should_keep_alive(): it takes an answer without Content-Length for one
-        # whose body ends at the close, which an answer to HEAD is not.
-        self.status = self.parser.get_status_code()
-        if self.parser.get_http_version() == "1.1":
-            self.keep_alive = b"close" not in self.connection
-        else:
-            self.keep_alive = b"keep-alive" in self.connection
 
 
 async def open_warm(
@@ -61,9 +32,9 @@ async def open_warm(
     """Open_warm opens n connections, each sends request (a HEAD), and returns the reusable ones.
 
     Each connection gets timeout_s for its connect and answer together, so the warm-up ends
-    within timeout_s. A connect that fails is left to the attack, whose own connects report
-    it as errors; an answer that is not 200 is logged, since the GETs show what is wrong
-    (an error status, or none if the server just does not do HEAD), counted in the report.
+    within timeout_s. A connect that fails or an answer that is not 200 is logged, not fatal:
+    the GETs show what is wrong (the attack's own connects fail too, or an error status, or
+    nothing if the server just does not do HEAD), counted in the report.
     """
     outcomes = await asyncio.gather(*(_warm(connect, request, timeout_s) for _ in range(n)))
     problems = Counter(problem for _, problem in outcomes if problem)
@@ -86,12 +57,14 @@ async def _warm(
             block = await conn.warm(request)
     except (TimeoutError, OSError) as exc:
         if conn is None:
-            return None, ""
+            return None, "cannot connect: " + (
+                "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            )
         conn.close(abort=True)
         return None, "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
     try:
-        head = _Head(block)
-    except httptools.HttpParserError as exc:
+        head = parse_head(block)
+    except InvalidResponse as exc:
         conn.close(abort=True)
         return None, f"invalid HTTP answer: {exc}"
     if not head.keep_alive:

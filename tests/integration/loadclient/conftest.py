@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,16 @@ class Run:
 LAG_TOLERANT = ("--max-send-lag", "1s")
 
 
-def run_loadclient(*args: str, timeout_s: float = 30.0, cwd: Path = REPO) -> Run:
-    """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout."""
+def run_loadclient(
+    *args: str, timeout_s: float = 30.0, cwd: Path = REPO, wrap: Sequence[str] = ()
+) -> Run:
+    """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout.
+
+    wrap is a command line to run it under (e.g. a shell that sets ulimit first).
+    """
     extra = () if "--max-send-lag" in args else LAG_TOLERANT
     proc = subprocess.run(
-        [PYTHON, "-m", "loadclient", "run", *extra, *args],
+        [*wrap, PYTHON, "-m", "loadclient", "run", *extra, *args],
         capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
     )  # fmt: skip
     report = json.loads(proc.stdout) if proc.stdout.strip() else None
@@ -69,5 +75,31 @@ def cacheserver(spawn: Spawn) -> Callable[..., ServerProcess]:
             "--origin", origin, "--peers", url, "--self", url,
         ]  # fmt: skip
         return spawn(argv, base_url=url, name="cacheserver")
+
+    return _start
+
+
+Fault = Callable[..., str]
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> Path:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(2000))
+    return path
+
+
+@pytest.fixture
+def fault(spawn: Spawn, blob: Path) -> Fault:
+    """Fault starts faultserver.py in a mode; it returns the faulty server's base URL."""
+
+    def _start(mode: str, **options: Any) -> str:
+        port, health = free_port(), free_port()
+        argv = [PYTHON, str(HERE / "faultserver.py"), "--port", str(port),
+                "--health-port", str(health), "--mode", mode, "--blob", str(blob)]  # fmt: skip
+        for name, value in options.items():
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+        spawn(argv, base_url=f"http://127.0.0.1:{health}", name=f"fault-{mode}")
+        return f"http://127.0.0.1:{port}"
 
     return _start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import loadclient.attacker as attacker_module
-from loadclient.attacker import Attacker
+from loadclient.attacker import GRACE_NS, Attacker
 from loadclient.durations import NS_PER_S, Rate
 from loadclient.exchange import Exchange
 from loadclient.plan import Plan
@@ -46,18 +46,24 @@ class FakeConnection:
 
 
 def attacker_at(
-    monkeypatch: pytest.MonkeyPatch, rate: Rate, worker: int = 0, workers: int = 1
+    monkeypatch: pytest.MonkeyPatch,
+    rate: Rate,
+    worker: int = 0,
+    workers: int = 1,
+    shard: int = 0,
+    shards: int = 1,
+    idle: int = 20,
 ) -> tuple[Attacker, FakeClock, FakeTimer, list[tuple[int, int]]]:
     plan = Plan(
         host="127.0.0.1", port=1, hot=b"x", hot_digest="d", rate=rate, duration_ns=10 * MS,
-        worker=worker, workers=workers,
+        worker=worker, workers=workers, shard=shard, shards=shards,
     )  # fmt: skip
     clock, timer, sent = FakeClock(), FakeTimer(), []
     monkeypatch.setattr(attacker_module, "time", clock)
     a = Attacker(plan)
     a.start_ns = START
     a._timer = timer
-    a.idle = [FakeConnection(sent) for _ in range(20)]  # type: ignore[misc]
+    a.pool.idle = [FakeConnection(sent) for _ in range(idle)]  # type: ignore[misc]
     return a, clock, timer, sent
 
 
@@ -135,3 +141,30 @@ def test_interrupt_stops_sending_and_drops_the_queue(monkeypatch: pytest.MonkeyP
     clock.now_ns = START + 5 * MS
     a._tick()
     assert len(sent) == 3 and not a.queue and a.metrics.interrupted
+    assert a.metrics.dropped == 1  # the queued one was due and never sent
+
+
+def test_shards_and_workers_split_one_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shard 1 of 2, worker 0 of 2: hits 1, 5, 9 (shard k mod 2, then its workers in turn).
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000), worker=0, workers=2,
+                                        shard=1, shards=2)  # fmt: skip
+    tick_at(a, clock, 9 * MS)
+    assert sent == [(1, MS), (5, 5 * MS), (9, 9 * MS)] and a._sending is False
+
+
+def test_what_is_unsent_when_the_window_closes_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two connections, a limit of two: hits 2 and 3 queue; the window closes before 4..9.
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000), idle=2)
+    a.pool.limit = 2
+    tick_at(a, clock, 3 * MS)
+    assert [hit for hit, _ in sent] == [0, 1] and len(a.queue) == 2
+    tick_at(a, clock, 10 * MS + GRACE_NS)  # the timer came late: nothing more is sent
+    assert [hit for hit, _ in sent] == [0, 1] and not a.queue and a._sending is False
+    assert a.metrics.dropped == 2 + 6 and a.metrics.requests == 0
+    assert a.metrics.pool_waits == 2
+
+
+def test_a_late_tick_within_the_grace_still_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000))
+    tick_at(a, clock, 10 * MS + GRACE_NS - 1)
+    assert len(sent) == 10 and a.metrics.dropped == 0

@@ -86,6 +86,23 @@ def test_invalid_configs(argv: list[str], env: dict[str, str]) -> None:
         config(argv, env)
 
 
+def test_workload_and_shard_flags_and_env() -> None:
+    c = config(["--cache", "http://c", "--cas", "http://a", "--keys", "200", "--distribution",
+                "zipf", "--size", "1k..1m", "--seed", "s"],
+               {"LOADCLIENT_SHARD": "1/3",
+                "LOADCLIENT_START_AT": "2026-12-01T10:00:00Z"})  # fmt: skip
+    assert (c.keys, c.distribution, c.size_bytes, c.size_max_bytes) == (
+        200,
+        "zipf:1",
+        1024,
+        1 << 20,
+    )
+    assert (c.shard, c.shards, c.start_at) == (1, 3, "2026-12-01T10:00:00Z")
+    c = config(["--cache", "http://c", "--cas", "http://a", "--shard", "0/2", "--seed", "s"],
+               {"LOADCLIENT_SHARD": "1/3"})  # fmt: skip
+    assert (c.shard, c.shards) == (0, 2)
+
+
 def test_addr_to_url() -> None:
     assert addr_to_url("host:1") == "http://host:1"
     assert addr_to_url("http://host:1/") == "http://host:1"
@@ -111,6 +128,16 @@ def test_addr_to_url() -> None:
         (["--output", "/nonexistent-dir/r.json"], {}),  # found out before the run, not after
         (["--html", "/nonexistent-dir/r.html"], {}),
         (["--output", "/"], {}),
+        (["--keys", "-1"], {}),
+        (["--keys", "10", "--hit-ratio", "0.5"], {}),  # keys are the whole workload
+        (["--distribution", "zipf:0"], {}),
+        (["--size", "2k..1k"], {}),
+        (["--shard", "2/2", "--seed", "s"], {}),
+        (["--shard", "0/2"], {}),  # every shard must make the same blobs: a shared seed
+        (["--shard", "1/2", "--seed", "s", "--rate", "0"], {}),  # a closed model has no schedule
+        (["--shard", "x"], {}),
+        (["--start-at", "2026-12-01T10:00:00"], {}),  # no zone: which 10:00?
+        ([], {"LOADCLIENT_SHARD": "3"}),
     ],
 )
 def test_unusable_values_are_usage_errors(

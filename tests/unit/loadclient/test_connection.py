@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 
 from loadclient.connection import Connection, ReadBuffer
-from loadclient.exchange import Exchange, _dechunk
+from loadclient.exchange import Exchange
+from loadclient.pool import classify
+from loadclient.response import dechunk
 
 BODY = os.urandom(300)
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -109,10 +112,10 @@ def test_garbage_is_a_protocol_error() -> None:
     assert kind == "protocol"
 
 
-def test_dechunk() -> None:
-    assert _dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
-    assert _dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
-    assert _dechunk(b"zz\r\n") is None
+def testdechunk() -> None:
+    assert dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n") == b"abcde"
+    assert dechunk(b"3\r\nabcX\r\n0\r\n\r\n") is None
+    assert dechunk(b"zz\r\n") is None
 
 
 @pytest.mark.parametrize("hashing", [False, True])
@@ -149,3 +152,73 @@ def test_bytes_after_the_body_are_not_part_of_it(hashing: bool) -> None:
     for reads in ([response(BODY) + b"junk"], [response(BODY)[:-5], response(BODY)[-5:] + b"j"]):
         ex, verdict, _ = exchange_over(reads, None if hashing else BODY)
         assert verdict == (None, "") and ex.bytes_in == len(BODY)
+
+
+class ClosedTransport(FakeTransport):
+    """ClosedTransport is uvloop's transport after the server closed it: writes raise."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport>; the handler is closed")
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class Recorder(FakeAttacker):
+    """Recorder also keeps retries and idle losses, to show each exchange ends exactly once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retried: list[Exchange] = []
+        self.idle_lost = 0
+
+    def retry(self, conn: Connection, ex: Exchange) -> None:
+        self.retried.append(ex)
+
+    def lost_idle(self, conn: Connection) -> None:
+        self.idle_lost += 1
+
+
+@pytest.mark.parametrize("closed_before", ["write", "connection_lost"])
+def test_a_send_on_a_closed_connection_ends_the_exchange_once(closed_before: str) -> None:
+    # The server accepted and closed at once: the write fails (or the close came first).
+    # One protocol error now, never an exception and never a wait for --timeout.
+    owner = Recorder()
+    conn = Connection(owner, ReadBuffer(64))
+    transport = ClosedTransport()
+    conn.transport = transport  # type: ignore[assignment]
+    if closed_before == "connection_lost":
+        conn.connection_lost(None)
+    conn.send(Exchange(0, 0, b"GET", DIGEST, BODY))
+    conn.connection_lost(ConnectionResetError(104, "reset"))  # late news changes nothing
+    assert [(kind, error) for _, (kind, error), _ in owner.done] == [
+        ("protocol", "connection closed before a full response")
+    ]
+    assert owner.retried == [] and conn.exchange is None
+    assert owner.idle_lost == (1 if closed_before == "connection_lost" else 0)
+
+
+def test_a_reused_connection_closed_before_the_send_retries_it() -> None:
+    owner = Recorder()
+    conn = Connection(owner, ReadBuffer(64))
+    conn.transport = ClosedTransport()  # type: ignore[assignment]
+    conn.sends = 1  # it carried a request before: the server may close an idle keep-alive
+    conn.send(Exchange(0, 0, b"GET", DIGEST, BODY))
+    assert len(owner.retried) == 1 and owner.done == []
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "connect"),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), "connect"),
+        (OSError(errno.EMFILE, "Too many open files"), "generator"),
+        (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"), "generator"),
+        (TimeoutError(), "timeout"),
+    ],
+)
+def test_connect_failures_are_classified(exc: BaseException, kind: str) -> None:
+    assert classify(exc)[0] == kind

@@ -6,13 +6,15 @@ import random
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from loadclient.durations import NS_PER_S
 from loadclient.html import MAX_DOTS, W, html_report
 from loadclient.metrics import CONNECT, INTEGRITY, STATUS, TIMEOUT, Metrics
-from loadclient.report import build
+from loadclient.report import Report
+from loadclient.result import Result
 from loadclient.series import Series, interval_for
 from loadclient.text import text_report
 
@@ -22,19 +24,34 @@ URL = "http://127.0.0.1:1/cas/" + "ab" * 32
 Outcome = Callable[[Metrics, int, int, random.Random], None]
 
 
+def record(m: Metrics, start_ns: int, *fields: Any) -> None:
+    """Record adds one Result to m, whose schedule started at start_ns."""
+    m.start_ns = start_ns
+    m.add(Result(*fields))
+
+
+def build_json(m: Metrics, *, wall_offset_ns: int, target_rate: float) -> dict[str, Any]:
+    """Build_json is the JSON report of m."""
+    return Report(m, wall_offset_ns, target_rate).to_json()
+
+
 def ok(m: Metrics, k: int, due: int, r: random.Random) -> None:
-    m.add(START, due, due + 1000, due + int(r.lognormvariate(14, 1)), 200, 10, 0, None, "", b"hit")
+    record(
+        m, START, due, due + 1000, due + int(r.lognormvariate(14, 1)), 200, 10, 0, None, "", b"hit"
+    )
 
 
 def some_503(m: Metrics, k: int, due: int, r: random.Random) -> None:
     if k % 100 == 7:
-        m.add(START, due, due + 1000, due + MS, 503, 10, 0, STATUS, f"GET {URL}: 503 <Nope>", None)
+        record(
+            m, START, due, due + 1000, due + MS, 503, 10, 0, STATUS, f"GET {URL}: 503 <Nope>", None
+        )
     else:
         ok(m, k, due, r)
 
 
 def refused(m: Metrics, k: int, due: int, r: random.Random) -> None:
-    m.add(START, due, 0, due + 200_000, 0, 0, 0, CONNECT, f"GET {URL}: connect: refused", None)
+    record(m, START, due, 0, due + 200_000, 0, 0, 0, CONNECT, f"GET {URL}: connect: refused", None)
 
 
 def many_codes(m: Metrics, k: int, due: int, r: random.Random) -> None:
@@ -42,7 +59,7 @@ def many_codes(m: Metrics, k: int, due: int, r: random.Random) -> None:
     if status == 200:
         ok(m, k, due, r)
     else:
-        m.add(START, due, due + 1, due + MS, status, 0, 0, STATUS, f"{status}", None)
+        record(m, START, due, due + 1, due + MS, status, 0, 0, STATUS, f"{status}", None)
 
 
 def page(n: int, outcome: Outcome = ok, rate: int = 200) -> str:
@@ -51,7 +68,7 @@ def page(n: int, outcome: Outcome = ok, rate: int = 200) -> str:
     m = Metrics(interval_for(n * NS_PER_S // rate))
     for k in range(n):
         outcome(m, k, START + k * NS_PER_S // rate, r)
-    report = build(m, wall_offset_ns=1_700_000_000 * NS_PER_S, target_rate=rate)
+    report = build_json(m, wall_offset_ns=1_700_000_000 * NS_PER_S, target_rate=rate)
     return html_report(report, m.latency, m.series.rows())
 
 
@@ -138,7 +155,7 @@ def test_spectrum_labels_do_not_collide(n: int) -> None:
 
 def test_timeouts_are_charted_in_seconds() -> None:
     def timeouts(m: Metrics, k: int, due: int, r: random.Random) -> None:
-        m.add(START, due, due + 1000, due + 30 * NS_PER_S, 0, 0, 0, TIMEOUT, "timeout", None)
+        record(m, START, due, due + 1000, due + 30 * NS_PER_S, 0, 0, 0, TIMEOUT, "timeout", None)
 
     over_time, spectrum, _ = charts(page(50, timeouts, rate=50))
     assert max(y_ticks(over_time)) <= 60 and max(y_ticks(spectrum)) <= 60
@@ -158,9 +175,9 @@ def test_status_codes_are_per_second() -> None:
 def test_status_classes_have_their_colours_and_errors_include_bad_bodies() -> None:
     def mixed(m: Metrics, k: int, due: int, r: random.Random) -> None:
         if k % 5 == 1:
-            m.add(START, due, due + 1, due + MS, 200, 1, 0, INTEGRITY, "wrong body", b"hit")
+            record(m, START, due, due + 1, due + MS, 200, 1, 0, INTEGRITY, "wrong body", b"hit")
         elif k % 5 == 2:
-            m.add(START, due, due + 1, due + MS, 500, 1, 0, STATUS, "500", None)
+            record(m, START, due, due + 1, due + MS, 500, 1, 0, STATUS, "500", None)
         elif k % 5 == 3:
             refused(m, k, due, r)
         else:
@@ -201,7 +218,7 @@ def test_series_points_are_bounded() -> None:
 def test_an_interrupted_run_says_so_in_html_and_text() -> None:
     m = Metrics(interval_for(NS_PER_S))
     ok(m, 0, START, random.Random(1))
-    report = build(m, wall_offset_ns=0, target_rate=10)
+    report = build_json(m, wall_offset_ns=0, target_rate=10)
     report["verdict"] = {"passed": False, "failures": [], "behind": [], "interrupted": True}
     assert "interrupted" in html_report(report, m.latency, m.series.rows()).lower()
     assert "INTERRUPTED" in text_report(report)

@@ -6,11 +6,36 @@ import json
 import re
 from typing import Any
 
+import pytest
+
+from loadclient.histogram import bucket_index
+from loadclient.mergeable import from_state
 from loadclient.metrics import INTEGRITY, STATUS, Metrics
-from loadclient.report import VEGETA_FIELDS, VEGETA_LATENCY_FIELDS, build, rfc3339
+from loadclient.report import (
+    VEGETA_FIELDS,
+    VEGETA_LATENCY_FIELDS,
+    Report,
+    dumps,
+    go_number,
+    rfc3339,
+)
+from loadclient.result import Result
+from loadclient.series import Series
 
 MS = 1_000_000
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+
+
+def record(m: Metrics, start_ns: int, *fields: Any) -> None:
+    """Record adds one Result to m, whose schedule started at start_ns."""
+    m.start_ns = start_ns
+    m.add(Result(*fields))
+
+
+def build_json(m: Metrics, *, wall_offset_ns: int, target_rate: float) -> dict[str, Any]:
+    """Build_json is the JSON report of m."""
+    return Report(m, wall_offset_ns, target_rate).to_json()
+
 
 # Types as Go's encoding/json writes vegeta.Metrics, read back by Python's json.
 VEGETA_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -27,11 +52,11 @@ def sample_metrics() -> Metrics:
         due = start + k * 10 * MS
         sent, done = due + 100_000, due + 2 * MS + k * 1000
         if k == 13:
-            m.add(start, due, sent, done, 404, 50, 0, STATUS, "GET x: 404 Not Found", None)
+            record(m, start, due, sent, done, 404, 50, 0, STATUS, "GET x: 404 Not Found", None)
         elif k == 14:
-            m.add(start, due, sent, done, 200, 25, 0, INTEGRITY, "GET x: wrong body", b"hit")
+            record(m, start, due, sent, done, 200, 25, 0, INTEGRITY, "GET x: wrong body", b"hit")
         else:
-            m.add(start, due, sent, done, 200, 25, 0, None, "", b"hit" if k % 2 else b"miss")
+            record(m, start, due, sent, done, 200, 25, 0, None, "", b"hit" if k % 2 else b"miss")
     return m
 
 
@@ -40,14 +65,17 @@ def roundtrip(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_vegeta_fields_names_and_types() -> None:
-    r = roundtrip(build(sample_metrics(), wall_offset_ns=1_700_000_000 * 10**9, target_rate=100))
+    r = roundtrip(
+        build_json(sample_metrics(), wall_offset_ns=1_700_000_000 * 10**9, target_rate=100)
+    )
     for name in VEGETA_FIELDS:
         assert isinstance(r[name], VEGETA_TYPES[name]), name
     assert set(r["latencies"]) >= set(VEGETA_LATENCY_FIELDS)
     assert all(type(r["latencies"][k]) is int for k in VEGETA_LATENCY_FIELDS)
     for block in ("bytes_in", "bytes_out"):
         assert set(r[block]) == {"total", "mean"}
-        assert type(r[block]["total"]) is int and type(r[block]["mean"]) is float
+        mean = r[block]["mean"]
+        assert type(r[block]["total"]) is int and type(mean) is (int if mean % 1 == 0 else float)
     for stamp in ("earliest", "latest", "end"):
         assert RFC3339.fullmatch(r[stamp]), r[stamp]
     assert all(type(k) is str and type(v) is int for k, v in r["status_codes"].items())
@@ -55,7 +83,7 @@ def test_vegeta_fields_names_and_types() -> None:
 
 
 def test_vegeta_values_and_units() -> None:
-    r = build(sample_metrics(), wall_offset_ns=0, target_rate=100)
+    r = build_json(sample_metrics(), wall_offset_ns=0, target_rate=100)
     assert r["requests"] == 100
     assert r["status_codes"] == {"200": 99, "404": 1}
     assert r["success"] == 0.98
@@ -72,7 +100,7 @@ def test_vegeta_values_and_units() -> None:
 
 
 def test_extras_sit_beside_vegeta_fields() -> None:
-    r = build(sample_metrics(), wall_offset_ns=0, target_rate=100)
+    r = build_json(sample_metrics(), wall_offset_ns=0, target_rate=100)
     assert {"99.9th", "99.99th"} <= set(r["latencies"])
     assert r["service_time"]["min"] == 2 * MS - 100_000
     assert r["send_lag"]["max"] == 100_000
@@ -84,7 +112,7 @@ def test_extras_sit_beside_vegeta_fields() -> None:
 
 
 def test_empty_run_is_still_a_full_report() -> None:
-    r = roundtrip(build(Metrics(1_000_000_000), wall_offset_ns=0, target_rate=10))
+    r = roundtrip(build_json(Metrics(1_000_000_000), wall_offset_ns=0, target_rate=10))
     assert set(VEGETA_FIELDS) <= set(r)
     assert r["requests"] == 0 and r["success"] == 0.0 and r["earliest"] == "0001-01-01T00:00:00Z"
 
@@ -99,24 +127,71 @@ def test_merged_workers_report_like_one() -> None:
     one = sample_metrics()
     a, b = sample_metrics(), sample_metrics()
     a.merge(b)
-    ra, r1 = build(a, wall_offset_ns=0, target_rate=1), build(one, wall_offset_ns=0, target_rate=1)
+    ra, r1 = (
+        build_json(a, wall_offset_ns=0, target_rate=1),
+        build_json(one, wall_offset_ns=0, target_rate=1),
+    )
     assert ra["requests"] == 2 * r1["requests"]
     assert ra["latencies"]["99th"] == r1["latencies"]["99th"]
     assert ra["status_codes"] == {"200": 198, "404": 2}
     assert ra["errors"] == r1["errors"]
 
 
-def test_hot_path_records_exactly_what_add_records() -> None:
-    slow, fast = Metrics(1_000_000_000), Metrics(1_000_000_000)
+def test_hot_path_records_exactly_what_series_add_records() -> None:
+    # Metrics.add inlines Series.add for a verified 200: the two must never disagree.
+    m, s = Metrics(1_000_000_000), Series(1_000_000_000)
     for k in range(50):
         due = k * 7 * MS
-        args = (0, due, due + 20_000, due + 900_000 + k, 200)
-        slow.add(*args, 25, 0, None, "", b"hit" if k % 3 else None)
-        fast.add_success(0, due, due + 20_000, due + 900_000 + k, 25, b"hit" if k % 3 else None)
-    assert build(slow, wall_offset_ns=0, target_rate=1) == build(
-        fast, wall_offset_ns=0, target_rate=1
-    )
-    assert slow.series.rows() == fast.series.rows()
+        done = due + 900_000 + k
+        record(m, 0, due, due + 20_000, done, 200, 25, 0, None, "", b"hit" if k % 3 else None)
+        s.add(due, done - due, bucket_index(done - due), 200, False)
+    assert m.series.rows() == s.rows()
+
+
+def test_the_fast_path_of_add_records_what_the_general_one_does() -> None:
+    # A key beyond the per-key table takes the general path and counts nowhere else.
+    fast, general = Metrics(1_000_000_000), Metrics(1_000_000_000)
+    for k in range(50):
+        due = k * 7 * MS
+        fields = (
+            due,
+            due + 20_000,
+            due + 900_000 + k,
+            200,
+            25,
+            0,
+            None,
+            "",
+            b"hit" if k % 3 else None,
+        )
+        record(fast, 0, *fields)
+        record(general, 0, *fields, 10**9)
+    report = build_json(fast, wall_offset_ns=0, target_rate=1)
+    assert report == build_json(general, wall_offset_ns=0, target_rate=1)
+    assert fast.series.rows() == general.series.rows()
+    assert report["bytes_by_cache"] == {"hit": 33 * 25, "peer": 0, "miss": 0, "none": 17 * 25,
+                                        "other": 0}  # fmt: skip
+
+
+def test_whole_floats_are_written_as_go_writes_them() -> None:
+    # Go's encoding/json writes float64 1.0 as 1: tools comparing the outputs byte for byte.
+    m = Metrics(1_000_000_000)
+    for k in range(5):
+        due = k * 250 * MS
+        record(m, 0, due, due + 1, due + 2, 200, 25_000, 0, None, "", b"hit")
+    text = json.dumps(build_json(m, wall_offset_ns=0, target_rate=5))
+    assert '"success": 1,' in text and '"mean": 25000}' in text and '"rate": 5,' in text
+    assert '"bytes_out": {"total": 0, "mean": 0}' in text
+
+
+def test_the_mergeable_state_rebuilds_the_same_report() -> None:
+    m = sample_metrics()
+    m.dropped = 3
+    r = build_json(m, wall_offset_ns=1_700_000_000 * 10**9, target_rate=100)
+    back, rate = from_state(json.loads(json.dumps(r["mergeable"])))
+    again = Report(back, 0, rate).to_json()
+    for key in (*VEGETA_FIELDS, "dropped", "cache", "error_counts", "integrity", "send_lag"):
+        assert again[key] == r[key], key
 
 
 def test_requests_that_never_connected_still_bound_the_attack() -> None:
@@ -126,8 +201,8 @@ def test_requests_that_never_connected_still_bound_the_attack() -> None:
     start = 10_000 * MS
     for k in range(50):
         due = start + k * 20 * MS
-        m.add(start, due, 0, due + MS, 0, 0, 0, "connect", "connect: refused", None)
-    r = build(m, wall_offset_ns=1_700_000_000 * 10**9, target_rate=50)
+        record(m, start, due, 0, due + MS, 0, 0, 0, "connect", "connect: refused", None)
+    r = build_json(m, wall_offset_ns=1_700_000_000 * 10**9, target_rate=50)
     assert r["duration"] == 49 * 20 * MS
     assert r["wait"] == MS
     assert r["earliest"] != r["latest"]
@@ -142,9 +217,26 @@ def test_bodies_cut_short_are_not_counted_as_checked() -> None:
     # A 200 whose body never arrived whole (closed mid-body, or timed out) was never checked:
     # it must not show up as a body that matched its digest.
     m = Metrics(1_000_000_000)
-    m.add(0, 0, 1, 5 * MS, 200, 25, 0, None, "", None)
-    m.add(0, MS, MS + 1, 6 * MS, 200, 10, 0, "protocol", "GET x: closed mid-body", None)
-    m.add(0, 2 * MS, 2 * MS + 1, 7 * MS, 200, 10, 0, "timeout", "GET x: no response", None)
-    m.add(0, 3 * MS, 3 * MS + 1, 8 * MS, 200, 25, 0, INTEGRITY, "GET x: wrong body", None)
-    r = build(m, wall_offset_ns=0, target_rate=1)
+    record(m, 0, 0, 1, 5 * MS, 200, 25, 0, None, "", None)
+    record(m, 0, MS, MS + 1, 6 * MS, 200, 10, 0, "protocol", "GET x: closed mid-body", None)
+    record(m, 0, 2 * MS, 2 * MS + 1, 7 * MS, 200, 10, 0, "timeout", "GET x: no response", None)
+    record(m, 0, 3 * MS, 3 * MS + 1, 8 * MS, 200, 25, 0, INTEGRITY, "GET x: wrong body", None)
+    r = build_json(m, wall_offset_ns=0, target_rate=1)
     assert r["integrity"] == {"checked": 2, "ok": 1, "mismatched": 1}
+
+
+@pytest.mark.parametrize(
+    ("python", "go"),
+    [("1e-05", "0.00001"), ("1.234e-05", "0.00001234"), ("-1e-05", "-0.00001"),
+     ("1e-06", "0.000001"), ("5e-07", "5e-7"), ("1e-10", "1e-10"), ("1e+16", "10000000000000000"),
+     ("1e+21", "1e+21"), ("2.5e+22", "2.5e+22")],
+)  # fmt: skip
+def test_numbers_with_exponents_as_go_writes_them(python: str, go: str) -> None:
+    # strconv.AppendFloat(f, 'f' or 'e' below 1e-6 and from 1e21, -1, 64), e-07 cut to e-7.
+    assert go_number(python) == go
+
+
+def test_dumps_rewrites_numbers_only() -> None:
+    text = dumps({"success": 1e-05, "list": [5e-07, 0.5], "error": "GET x: 1e-05,\n"})
+    assert json.loads(text) == {"success": 1e-05, "list": [5e-07, 0.5], "error": "GET x: 1e-05,\n"}
+    assert '"success": 0.00001,' in text and "    5e-7,\n" in text and text.endswith("}\n")

@@ -1,0 +1,51 @@
+"""`loadclient merge`: one report from the JSON reports of several generators, merged exactly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loadclient.exits import EXIT_USAGE, exit_code
+from loadclient.mergeable import NotMergeable, from_state
+from loadclient.metrics import Metrics
+from loadclient.report import Report, Verdict, dumps
+from loadclient.series import interval_for
+from loadclient.text import histogram_report, text_report
+
+
+def merge_reports(reports: Sequence[dict[str, Any]]) -> Report:
+    """Merge_reports adds up reports' mergeable metrics; the verdict is the union of theirs."""
+    merged = Metrics(interval_for(1))
+    target = 0.0
+    verdict = Verdict()
+    for i, report in enumerate(reports):
+        m, rate = from_state(report.get("mergeable"))
+        merged.merge(m)
+        target += rate
+        own = report.get("verdict") or {}
+        verdict.failures += [f"report {i + 1}: {msg}" for msg in own.get("failures", [])]
+        verdict.behind += [f"report {i + 1}: {msg}" for msg in own.get("behind", [])]
+        verdict.interrupted = verdict.interrupted or bool(own.get("interrupted"))
+    if merged.successes == 0 and not any("succeeded" in f for f in verdict.failures):
+        verdict.failures.append("no request succeeded")
+    return Report(merged, 0, target, verdict, {"merged_reports": len(reports)})
+
+
+def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:
+    """Merge_command prints the merged report of the files at paths; it returns the exit code."""
+    try:
+        reports = [json.loads(p.read_text()) for p in paths]
+        merged = merge_reports(reports)
+    except (OSError, ValueError, NotMergeable) as exc:
+        print(f"loadclient merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    out = merged.to_json()
+    sys.stdout.write(dumps(out))
+    sys.stdout.flush()
+    if not quiet:
+        sys.stderr.write(text_report(out) + "\n" + histogram_report(merged.metrics.latency))
+    assert merged.verdict is not None
+    return exit_code(merged.verdict)

@@ -1,0 +1,53 @@
+"""The recorder: turns what happened to each exchange into a Result and adds it to Metrics."""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+
+from loadclient.exchange import Exchange
+from loadclient.metrics import Metrics
+from loadclient.result import Result
+
+
+class Recorder:
+    """Recorder judges finished exchanges and records them; errors carry the request's URL."""
+
+    def __init__(self, base_url: str, metrics: Metrics) -> None:
+        self.base_url = base_url
+        self.metrics = metrics
+
+    def success(self, ex: Exchange, done_ns: int) -> None:
+        """Success records a 200 whose body was already found right (the hot path)."""
+        ex.done_ns = done_ns
+        self.metrics.add(ex)
+
+    def answer(self, ex: Exchange, done_ns: int) -> None:
+        """Answer records a whole response, judged by its status and body."""
+        status = ex.status
+        kind, error = ex.verdict()
+        if kind is not None:
+            error = f"GET {self.base_url}/cas/{ex.digest}: {error or f'{status} {_reason(status)}'}"
+        ex.done_ns, ex.error_kind, ex.error = done_ns, kind, error
+        self.metrics.add(ex)
+
+    def failure(
+        self, due_ns: int, sent_ns: int, kind: str, error: str, digest: str, key: int = -1
+    ) -> None:
+        """Failure records a request that got no whole answer: status 0 and no bytes, as vegeta."""
+        url = f"{self.base_url}/cas/{digest}"
+        self.metrics.add(
+            Result(due_ns, sent_ns, time.monotonic_ns(), 0, 0, 0, kind, f"GET {url}: {error}",
+                   None, key)
+        )  # fmt: skip
+
+    def dropped(self, count: int) -> None:
+        """Dropped counts requests due within the window that were never sent."""
+        self.metrics.dropped += count
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown Status"
