@@ -6,13 +6,16 @@ success, and the tests check what the scripts asked them to do, in order.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.unit.deploy.manifests import ROOT, build_without_kubectl, containers
+from tests.unit.loadclient.test_k8s_merge_reports import pod_log
 
 # Each stub appends its argv to calls.log; kubectl also keeps what it was asked to apply.
 STUB = """#!/usr/bin/env bash
@@ -26,9 +29,11 @@ case "$(basename "$0") $*" in
     *"get statefulset -o name") printf '%s' "${STUB_EXISTING:-}" ;;
     *"get hpa cacheserver -o jsonpath={.spec.minReplicas}") echo 3 ;;
     *"get statefulset cacheserver -o jsonpath={.status.readyReplicas}") echo 3 ;;
+    *"get job loadclient -o jsonpath={.spec.completions}") echo 1 ;;
     *"get job loadclient -o jsonpath={.status.succeeded}") echo 1 ;;
     *"get job loadclient -o jsonpath={.status.failed}") echo "" ;;
-    *"logs job/loadclient -c loadclient") echo '{"requests": 1}' ;;
+    *"get pods -l job-name=loadclient"*) echo loadclient-0-ab ;;
+    *"logs loadclient-0-ab -c loadclient") cat "$STUB_DIR/shard.log" ;;
     "minikube -p minikube ip") echo 192.0.2.10 ;;
 esac
 exit 0
@@ -64,7 +69,9 @@ def run(
             "statefulset.apps/casserver\nstatefulset.apps/cacheserver\n" if existing else ""
         ),
     }
+    env["PYTHON"] = sys.executable
     env.pop("MINIKUBE_PROFILE", None)
+    (tmp_path / "shard.log").write_text(pod_log(7))
     done = subprocess.run(
         [str(ROOT / "scripts" / script), *args],
         env=env,
@@ -124,7 +131,8 @@ def built_images(calls: list[str]) -> set[str]:
 def test_k8s_up_applies_the_tree_with_the_image_it_builds(tmp_path: Path, monitoring: bool) -> None:
     done, calls = run("k8s-up", tmp_path, *(["--monitoring"] if monitoring else []))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == '{"requests": 1}\n'
+    # What it prints is the merge of every shard's report (one shard here, 7 requests).
+    assert json.loads(done.stdout)["requests"] == 7
     kube = [c.removeprefix("kubectl --context minikube ") for c in calls if c.startswith("kubectl")]
     assert "minikube -p minikube addons enable ingress" in calls
     assert "minikube -p minikube addons enable metrics-server" in calls
