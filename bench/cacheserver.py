@@ -72,6 +72,7 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             urls[server] = f"http://127.0.0.1:{port}"
             stack.enter_context(harness.running(
                 [py, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(port),
+                 "--peer-port", str(harness.free_port()),
                  "--origin", origin, "--server", server, "--threads", str(args.threads),
                  "--log-level", "WARNING"],
                 f"{urls[server]}/healthz", root / f"cacheserver-{server}.log",

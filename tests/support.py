@@ -25,6 +25,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def cacheserver_argv(
+    *,
+    port: int,
+    peer_port: int,
+    origin: str,
+    peers: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Cacheserver_argv is one ring member's command line: client port, peer port, ring.
+
+    peers are the members' peer base URLs (this one's included); empty: a ring of one.
+    """
+    self_url = f"http://{host}:{peer_port}"
+    ring = ["--peers", ",".join(peers), "--self", self_url] if peers else []
+    return [
+        PYTHON, "-m", "cacheserver", "--host", host, "--port", str(port),
+        "--peer-port", str(peer_port), "--origin", origin, *ring, *extra,
+    ]  # fmt: skip
+
+
 class ServerProcess:
     """ServerProcess runs one server in its own process group and logs to a file."""
 

@@ -71,8 +71,15 @@ def test_headers_ranges_not_found_and_bad_keys(cache_cluster: Start) -> None:
     for key in ("nothex", "A" * 64, "0" * 63):
         assert cluster.get(0, key).status_code == 400
     assert cluster.origin_gets() == before
-    peer = cluster.session.get(f"{cluster.urls[0]}/_groupcache/cas/{digest}", timeout=5)
+    peer = cluster.session.get(f"{cluster.peer_urls[0]}/_groupcache/cas/{digest}", timeout=5)
     assert peer.status_code == 200 and peer.content == data
+    # The client port does not serve the peer protocol, and the peer port serves nothing else.
+    assert cluster.get(0, digest).status_code == 200
+    client = cluster.session.get(f"{cluster.urls[0]}/_groupcache/cas/{digest}", timeout=5)
+    assert client.status_code == 404
+    other = cluster.session.get(f"{cluster.peer_urls[0]}/cas/{digest}", timeout=5)
+    assert other.status_code == 404
+    assert other.headers["Content-Type"] == "application/problem+json"
     metrics = cluster.session.get(f"{cluster.urls[0]}/metrics", timeout=5).text
     assert "cacheserver_local_loads_total 1.0" in metrics
 

@@ -137,7 +137,7 @@ def test_base_url_must_be_http() -> None:
 
 def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
     now = [100.0]
-    peer = Peer("http://p:1", timeout_s=1, max_backoff_s=1.0, clock=lambda: now[0])
+    peer = Peer(Upstream("http://p:1", timeout_s=1), max_backoff_s=1.0, clock=lambda: now[0])
     assert peer.available()
     assert [peer.failed() for _ in range(4)] == [0.25, 0.5, 1.0, 1.0]
     assert not peer.available()
@@ -151,7 +151,7 @@ def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
 
 def test_a_timeout_backs_off_only_a_peer_that_answered_nothing_for_a_wait() -> None:
     now = [100.0]
-    peer = Peer("http://p:1", timeout_s=2, max_backoff_s=1.0, clock=lambda: now[0])
+    peer = Peer(Upstream("http://p:1", timeout_s=2), max_backoff_s=1.0, clock=lambda: now[0])
     assert peer.timed_out() == 0.25  # never answered
     peer.succeeded()
     now[0] += 1.5
