@@ -119,6 +119,24 @@ class ServerProcess:
             pass
         self.proc.wait(10)
 
+    def rss_bytes(self, field: str = "VmRSS") -> int:
+        """Rss_bytes is the largest resident size (or VmHWM: peak) of the group's processes."""
+        if self.proc is None:
+            return 0
+        largest = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != self.proc.pid:  # the process group: server and workers
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            for line in status.splitlines():
+                if line.startswith(field + ":"):
+                    largest = max(largest, int(line.split()[1]) * 1024)
+        return largest
+
     def log_tail(self, lines: int = 40) -> str:
         """Log_tail returns the last lines the server wrote."""
         try:
