@@ -90,8 +90,8 @@ class BlobResource:
                 resp.status = falcon.HTTP_304
                 resp.set_headers(not_modified_headers(d.hex, source))
                 return
-        headers = blob_headers(d.hex, stream.length or 0, source)
-        resp.set_headers(headers)
+        resp.set_headers(blob_headers(d.hex, stream.length or 0, source))
+        resp.delete_header("Accept-Ranges")  # a stream is whole or nothing
         if stream.length is None:
             resp.delete_header("Content-Length")  # chunked: a cut stream has no last chunk
         if req.method == "GET":

@@ -202,3 +202,25 @@ def test_wrong_bytes_from_the_origin_are_never_cached(cache_cluster: Start) -> N
             assert resp.status_code == 200 and resp.content == data
     finally:
         liar.close()
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_members_with_a_peer_token_load_from_each_other_and_refuse_others(
+    cache_cluster: Start, server: str
+) -> None:
+    cluster = cache_cluster(server=server, env={"CACHE_PEER_TOKEN": "t0ken-of-the-ring"})
+    blobs = {cluster.put(d): d for d in (os.urandom(5_000) for _ in range(12))}
+    for digest, data in blobs.items():
+        for i in range(3):
+            resp = cluster.get(i, digest)
+            assert resp.status_code == 200 and resp.content == data
+    assert cluster.total("PeerLoads") >= 1 and cluster.total("PeerErrors") == 0
+    assert cluster.total("LocalLoads") == len(blobs)
+    digest = next(iter(blobs))
+    owner = cluster.peer_urls[cluster.owner(digest)]
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        resp = requests.get(f"{owner}/_groupcache/cas/{digest}", headers=headers, timeout=5)
+        assert resp.status_code == 403
+        assert resp.headers["Content-Type"] == "application/problem+json"
+    for i in range(3):
+        assert "t0ken-of-the-ring" not in cluster.members[i].log_path.read_text()
