@@ -49,8 +49,9 @@ def build_group(config: Config) -> Group:
 
     def new_peer(url: str) -> Peer:
         upstream = Upstream(
-            url, config.peer_wait_s, fills, config.fetch_total_timeout_s,
-            max_blob_bytes=config.max_blob_bytes, headers=token,
+            url, timeout_s=config.peer_wait_s, max_connections=fills,
+            total_timeout_s=config.fetch_total_timeout_s, max_blob_bytes=config.max_blob_bytes,
+            headers=token,
         )  # fmt: skip
         return Peer(upstream, config.peer_max_backoff_s)
 
@@ -63,8 +64,8 @@ def build_group(config: Config) -> Group:
             extra={"self": picker.self_url, "peers": list(config.peers)},
         )
     origin = Upstream(
-        config.origin_url, config.origin_timeout_s, fills, config.fetch_total_timeout_s,
-        max_blob_bytes=config.max_blob_bytes,
+        config.origin_url, timeout_s=config.origin_timeout_s, max_connections=fills,
+        total_timeout_s=config.fetch_total_timeout_s, max_blob_bytes=config.max_blob_bytes,
     )  # fmt: skip
     return Group(
         picker=picker,

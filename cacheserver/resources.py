@@ -9,8 +9,9 @@ from cacheserver.group import Group
 from cacheserver.responses import blob_headers, not_modified_headers
 from cacheserver.stream import BlobStream
 from cascommon.blobheaders import etag, none_match
+from cascommon.conditional import select
 from cascommon.digest import Digest, InvalidDigest, parse_digest
-from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
+from cascommon.ranges import RangeNotSatisfiable
 
 
 def _digest(text: str) -> Digest:
@@ -56,25 +57,26 @@ class BlobResource:
     def _whole(
         req: falcon.Request, resp: falcon.Response, d: Digest, value: bytes, source: str
     ) -> None:
-        tag = etag(d.hex)
-        if none_match(req.get_header("If-None-Match"), tag):
+        try:
+            chosen = select(
+                req.method, len(value), etag(d.hex),
+                if_none_match=req.get_header("If-None-Match"),
+                if_range=req.get_header("If-Range"), range_header=req.get_header("Range"),
+            )  # fmt: skip
+        except RangeNotSatisfiable as ex:
+            resp.set_headers(not_modified_headers(d.hex, source))
+            resp.delete_header("Cache-Control")  # not cacheable like the blob
+            raise falcon.HTTPRangeNotSatisfiable(ex.size) from None
+        if chosen.not_modified:
             resp.status = falcon.HTTP_304
             resp.set_headers(not_modified_headers(d.hex, source))
             return
         resp.set_headers(blob_headers(d.hex, len(value), source))
-        # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it (as casserver).
-        header = req.get_header("Range") if req.method == "GET" else None
-        if header and if_range_allows(req.get_header("If-Range"), tag):
-            try:
-                rng = parse_range(header, len(value))
-            except RangeNotSatisfiable as ex:
-                resp.delete_header("Content-Length")
-                resp.delete_header("Cache-Control")  # not cacheable like the blob
-                raise falcon.HTTPRangeNotSatisfiable(ex.size) from None
-            if rng is not None:
-                resp.status = falcon.HTTP_206
-                resp.set_header("Content-Range", rng.content_range)
-                value = value[rng.start : rng.end]
+        rng = chosen.byte_range
+        if rng is not None:
+            resp.status = falcon.HTTP_206
+            resp.set_header("Content-Range", rng.content_range)
+            value = value[rng.start : rng.end]
         resp.set_header("Content-Length", str(len(value)))
         resp.data = value
 

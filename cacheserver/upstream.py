@@ -116,10 +116,10 @@ class Upstream:
     def __init__(
         self,
         base_url: str,
+        *,
         timeout_s: float,
         max_connections: int = 16,
         total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
-        *,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
         headers: Mapping[str, str] | None = None,
     ) -> None:

@@ -137,6 +137,11 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         assert resp.status_code in (502, 504)
         assert resp.headers["Content-Type"] == "application/problem+json"
         assert elapsed < 5, elapsed
+    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off,
+    # and the asker did not try the origin a second time.
+    assert cluster.total("PeerErrors") == 0
+    owner = cluster.owner(uncached)
+    assert [cluster.stats(i)["LocalLoadErrs"] for i in range(3) if i != owner] == [0, 0]
 
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
