@@ -129,3 +129,19 @@ def test_a_lying_streaming_peer_never_gets_a_complete_wrong_body_to_the_client(
         assert stats["VerifyErrors"] >= 1 and stats["main"]["items"] == 0
     finally:
         liar.close()
+
+
+def test_a_big_blob_streams_from_its_owner_through_the_peer_listener(cache_cluster: Start) -> None:
+    cluster = cache_cluster(n=3, env={"CACHE_BYTES": str(16 * MIB)})  # items up to 1 MiB
+    data = os.urandom(5 * MIB)
+    digest = cluster.put(data)
+    asker = (cluster.owner(digest) + 1) % 3
+    for _ in range(2):  # never cached: streamed both times
+        with requests.get(f"{cluster.urls[asker]}/cas/{digest}", stream=True, timeout=30) as resp:
+            assert resp.status_code == 200 and resp.headers["X-Cache"] == "peer"
+            assert resp.headers["Content-Length"] == str(len(data))
+            assert "Accept-Ranges" not in resp.headers
+            assert sha256_of_stream(resp) == (digest, len(data))
+    owner = cluster.stats(cluster.owner(digest))
+    assert owner["ServerRequests"] >= 2 and owner["Streams"] >= 2
+    assert cluster.stats(asker)["PeerErrors"] == 0 and cluster.stats(asker)["Streams"] == 2
