@@ -52,6 +52,8 @@ def test_a_300_mib_blob_streams_with_the_right_bytes_in_bounded_memory(
     with ThreadPoolExecutor(3) as pool:
         assert list(pool.map(fetch, range(3))) == [(digest, BIG)] * 3
     peak_three = member.rss_bytes("VmHWM")
+    print(f"idle {idle / MIB:.1f} MiB, peak with one stream {peak_one / MIB:.1f}, "
+          f"with three {peak_three / MIB:.1f}")  # fmt: skip
     # The bound the issue sets while three stream at once: idle + CACHE_BYTES + 64 MiB.
     assert peak_three - idle < 64 * MIB + 64 * MIB, (idle, peak_three)
     stats = cluster.stats(0)
