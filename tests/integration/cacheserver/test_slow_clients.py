@@ -1,4 +1,4 @@
-"""Idle and slowloris connections on both listeners: hits still answer, the server closes them."""
+"""Idle, slowloris and non-reading clients: hits still answer, and the server closes them."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ IDLE = 2000
 SLOW = 200
 IDLE_TIMEOUT_S = 6.0
 HEADER_TIMEOUT_S = 3.0
+READERS = 32
+MIB = 1 << 20
 
 
 def address(url: str) -> tuple[str, int]:
@@ -72,8 +74,15 @@ def test_idle_and_slowloris_connections_neither_slow_hits_nor_stay(cache_cluster
     url = f"{cluster.urls[0]}/cas/{digest}"
     assert session.get(url, timeout=5).content == data  # cached from here on
 
+    big = cluster.put(os.urandom(MIB))
+    assert session.get(f"{cluster.urls[0]}/cas/{big}", timeout=5).status_code == 200
+
     client, peer = cluster.urls[0], cluster.peer_urls[0]
     started = time.monotonic()
+    # Readers that ask for a cached 1 MiB blob and never read it: more than the threads.
+    readers = open_many(client, READERS)
+    for s in readers:
+        s.sendall(f"GET /cas/{big} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     idle = open_many(client, IDLE - 200) + open_many(peer, 200)
     slow = open_many(client, SLOW // 2) + open_many(peer, SLOW // 2)
     opened = time.monotonic()
@@ -89,7 +98,9 @@ def test_idle_and_slowloris_connections_neither_slow_hits_nor_stay(cache_cluster
             worst = max(worst, time.monotonic() - t)
             assert resp.status_code == 200 and resp.content == data
             assert resp.headers["X-Cache"] == "hit"
-        assert worst < 0.1, f"a hit took {worst * 1000:.0f} ms beside {IDLE} idle, {SLOW} slow"
+        assert worst < 0.1, (
+            f"a hit took {worst * 1000:.0f} ms beside {IDLE} idle, {SLOW} slow, {READERS} stalled"
+        )
         # The server ends them: idle ones after the idle timeout, slow ones after the
         # header timeout on the peer port (granian: its one timer, the idle timeout).
         time.sleep(max(0.0, opened + IDLE_TIMEOUT_S + 2 - time.monotonic()))
@@ -100,6 +111,6 @@ def test_idle_and_slowloris_connections_neither_slow_hits_nor_stay(cache_cluster
     finally:
         stop.set()
         feeder.join(5)
-        for s in idle + slow:
+        for s in idle + slow + readers:
             s.close()
         session.close()
