@@ -5,6 +5,7 @@ LoadError (Exception)
 ├── Unavailable                    502: the origin or a peer failed or refused to answer
 │   ├── UpstreamTimeout (+ TimeoutError)
 │   │                              504: no answer within the configured time
+│   ├── Busy                       503: the origin or a peer said it is overloaded (503)
 │   └── OriginFailed               502: the key's owner says the origin failed (not the owner)
 │       └── OriginTimedOut (+ TimeoutError)
 │                                  504: the owner says the origin did not answer in time
@@ -34,6 +35,10 @@ class UpstreamTimeout(Unavailable, TimeoutError):
     """UpstreamTimeout means no answer came within the configured time."""
 
 
+class Busy(Unavailable):
+    """Busy means the origin or a peer answered 503: alive, but refusing work for now."""
+
+
 class OriginFailed(Unavailable):
     """OriginFailed means the key's owner answered that its origin load failed."""
 
@@ -61,6 +66,7 @@ RETRY_AFTER_S: Final = 1
 STATUS: Final[tuple[tuple[type[LoadError], int, str], ...]] = (
     (NotFound, 404, "no blob with this digest"),
     (Overloaded, 503, "too many requests are waiting for fills; retry shortly"),
+    (Busy, 503, "the origin is overloaded; retry shortly"),
     (OriginTimedOut, 504, "the origin did not answer the key's owner in time"),
     (OriginFailed, 502, "the origin is unavailable to the key's owner"),
     (UpstreamTimeout, 504, "the origin did not answer in time"),

@@ -3,7 +3,7 @@
 A peer that fails is skipped for a backoff period that doubles with each failure in
 a row, so a dead member costs one fast connection error, not one per request. A peer
 tracks its own health from what its fetches end in: an error it relays from its origin
-(OriginFailed) or a 404 is an answer, not a failure of the peer.
+(OriginFailed), a 404 or a 503 (busy) is an answer, not a failure of the peer.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
 
-from cacheserver.errors import NotFound, OriginFailed, Unavailable, UpstreamTimeout
+from cacheserver.errors import Busy, NotFound, OriginFailed, Unavailable, UpstreamTimeout
 from cacheserver.ring import Ring
 from cacheserver.upstream import Body, Upstream
 
@@ -58,8 +58,8 @@ class Peer:
     def _tracked(self, call: Callable[[], T]) -> T:
         try:
             result = call()
-        except (NotFound, OriginFailed):
-            self.succeeded()  # it answered
+        except (NotFound, OriginFailed, Busy):
+            self.succeeded()  # it answered; a busy peer is not a failing one
             raise
         except UpstreamTimeout:
             self.timed_out()

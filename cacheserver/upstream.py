@@ -17,6 +17,7 @@ from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from cacheserver.errors import (
+    Busy,
     NotFound,
     OriginFailed,
     OriginTimedOut,
@@ -166,6 +167,8 @@ class Upstream:
             raise NotFound(what)
         if resp.headers.get(ORIGIN_ERROR_HEADER):
             raise (OriginTimedOut if resp.status == 504 else OriginFailed)(what)
+        if resp.status == 503:
+            raise Busy(what)
         raise Unavailable(what)
 
     def get(self, path: str, limit: int | None = None) -> bytes | None:

@@ -10,7 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cacheserver.errors import NotFound, OriginTimedOut, TooLarge, Unavailable, UpstreamTimeout
+from cacheserver.errors import (
+    Busy,
+    NotFound,
+    OriginTimedOut,
+    TooLarge,
+    Unavailable,
+    UpstreamTimeout,
+)
 from cacheserver.peers import Peer
 from cacheserver.upstream import Upstream
 
@@ -42,6 +49,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(b"u" * int(self.path.rsplit("/", 1)[1]))
+            return
+        if self.path == "/busy":
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if self.path == "/origin-failed":  # as a member relays its origin's failure
             self.send_response(504)
@@ -190,6 +202,9 @@ def test_a_relayed_origin_failure_is_an_answer_not_a_peer_failure(origin: Origin
     peer = Peer(Upstream(url(origin), timeout_s=2), max_backoff_s=1.0)
     with pytest.raises(OriginTimedOut):
         peer._tracked(lambda: peer._upstream.get("/origin-failed"))
+    assert peer.available()
+    with pytest.raises(Busy):
+        peer._tracked(lambda: peer._upstream.get("/busy"))
     assert peer.available()
     with pytest.raises(Unavailable):
         peer._tracked(lambda: peer._upstream.get("/other"))  # its own 500
