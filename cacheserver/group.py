@@ -34,6 +34,12 @@ ITEM_OVERHEAD_BYTES: Final = 320
 NEGATIVE_ITEMS: Final = 4096
 
 Value = bytes | BlobStream
+
+
+class _TryOrigin(Exception):
+    """_TryOrigin means the key's owner failed: the member loads the key itself."""
+
+
 Filled = tuple[bytes | None, str]  # None: too large to cache, to be streamed
 
 
@@ -141,9 +147,11 @@ class Group:
         self.counters.add("LoadsDeduped")
         started = time.perf_counter()
         if peer is not None and peer.available():
-            loaded = self._from_peer(peer, digest)
-            if loaded is not None:
-                value = loaded[0]
+            try:
+                value = self._from_peer(peer, digest)
+            except _TryOrigin:
+                pass
+            else:
                 if value is not None:
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
@@ -164,10 +172,10 @@ class Group:
             self._log_fill(digest, MISS, value, started, self.origin.base_url)
         return value, MISS
 
-    def _from_peer(self, peer: Peer, digest: Digest) -> tuple[bytes | None] | None:
-        """_from_peer returns (the owner's verified value or None when too large to cache).
+    def _from_peer(self, peer: Peer, digest: Digest) -> bytes | None:
+        """_from_peer returns the owner's verified value, or None when too large to cache.
 
-        It returns None to fall back to the origin when the peer itself failed. A 404
+        It raises _TryOrigin when the peer itself failed (or is busy). A 404
         and an origin failure the owner reports are passed on: the owner asked the
         origin already, and a 404 from a peer is not remembered (the peer may be wrong).
         """
@@ -180,12 +188,12 @@ class Group:
         except CorruptBlob as ex:
             peer.failed()
             self._peer_error(peer, digest, ex)
-            return None
+            raise _TryOrigin from ex
         except Unavailable as ex:
             self._peer_error(peer, digest, ex)
-            return None
+            raise _TryOrigin from ex
         self.counters.add("PeerLoads")
-        return (value,)
+        return value
 
     def _peer_error(self, peer: Peer, digest: Digest, ex: Exception) -> None:
         self.counters.add("PeerErrors")
