@@ -16,10 +16,9 @@ from typing import Final, TypeVar
 
 from cacheserver.errors import Busy, NotFound, OriginFailed, Unavailable, UpstreamTimeout
 from cacheserver.ring import Ring
+from cacheserver.routes import PEER_BLOB_PREFIX
 from cacheserver.upstream import Body, Upstream
 
-PEER_PREFIX: Final = "/_groupcache/"
-PEER_PATH: Final = PEER_PREFIX + "cas/"
 T = TypeVar("T")
 MIN_BACKOFF_S: Final = 0.25
 
@@ -49,11 +48,11 @@ class Peer:
 
     def fetch(self, digest: str, limit: int) -> bytes | None:
         """Fetch asks the peer for a blob (None: over limit bytes); see Upstream.get."""
-        return self._tracked(lambda: self._upstream.get(PEER_PATH + digest, limit))
+        return self._tracked(lambda: self._upstream.get(PEER_BLOB_PREFIX + digest, limit))
 
     def open(self, digest: str) -> Body:
         """Open asks the peer for a blob to stream; see Upstream.open."""
-        return self._tracked(lambda: self._upstream.open(PEER_PATH + digest))
+        return self._tracked(lambda: self._upstream.open(PEER_BLOB_PREFIX + digest))
 
     def _tracked(self, call: Callable[[], T]) -> T:
         try:
