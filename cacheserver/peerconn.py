@@ -45,6 +45,7 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.auth = b""
         self.started = False
+        self.answering = False
         self.keep_alive = True
         self.timer: asyncio.TimerHandle | None = None
         self.drained = asyncio.Event()
@@ -94,7 +95,13 @@ class Connection(asyncio.Protocol):
         self._arm(None)
         if self.transport is None:
             return
-        self.transport.pause_reading()  # one request at a time; pipelined ones wait
+        if self.answering:
+            # A pipelined request parsed from the same read: members never pipeline,
+            # and two answers at once would interleave on the connection.
+            self.abort()
+            return
+        self.answering = True
+        self.transport.pause_reading()  # one request at a time
         self.keep_alive = bool(self.parser.should_keep_alive())
         method = self.parser.get_method()
         url, auth = self.url, self.auth
@@ -157,6 +164,7 @@ class Connection(asyncio.Protocol):
 
     def finish(self) -> None:
         """Finish ends a response: keep the connection for the next request or close it."""
+        self.answering = False
         if self.transport is None:
             return
         if not self.keep_alive:

@@ -13,8 +13,9 @@ import hmac
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 import uvloop
 
@@ -113,7 +114,14 @@ class PeerServer:
             return conn.load_error(Overloaded(f"{self.waiting} peer requests already waiting"))
         self.waiting += 1
         future = self.pool.submit(self._load, conn, digest)
-        future.add_done_callback(lambda f: self.loop.call_soon_threadsafe(self._loaded, f))
+        future.add_done_callback(lambda f: self._call(self._loaded, f))
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> None:
+        """_call runs callback on the loop from a pool thread, unless the server stopped."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            pass  # the loop is closed: the server stopped, the connection with it
 
     def _loaded(self, future: Future[None]) -> None:
         self.waiting -= 1
@@ -122,7 +130,7 @@ class PeerServer:
 
     def _load(self, conn: Connection, digest: Digest) -> None:
         """_load runs on the pool: one blocking load, then the answer goes back to the loop."""
-        call = self.loop.call_soon_threadsafe
+        call = self._call
         try:
             value = self.source.get_for_peer(digest)
         except LoadError as ex:
@@ -146,8 +154,8 @@ class PeerServer:
                 conn.send_threadsafe(b"0\r\n\r\n")
         except (LoadError, ConnectionError, TimeoutError) as ex:
             log.warning("peer stream cut", extra={"error": str(ex)})
-            self.loop.call_soon_threadsafe(conn.abort)
+            self._call(conn.abort)
             return
         finally:
             stream.close()
-        self.loop.call_soon_threadsafe(conn.finish)
+        self._call(conn.finish)

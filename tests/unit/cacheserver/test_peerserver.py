@@ -99,3 +99,18 @@ def test_idle_and_slow_connections_are_closed(server: PeerServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as slow:
         slow.sendall(b"GET /_groupcache/cas/")  # never finishes its headers
         assert closed_within(slow, 5) < 3
+
+
+def test_pipelined_requests_are_refused_not_interleaved(
+    cluster: Cluster, server: PeerServer
+) -> None:
+    [(digest, _)] = cluster.owned_by(cluster.urls[0])  # a miss: answered from the pool
+    cluster.origin.delay_s = 0.2
+    head = f"GET /_groupcache/cas/{digest} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    received = b""
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(head.encode() * 2)
+        s.settimeout(5)
+        while chunk := s.recv(65536):  # until the server closes
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") <= 1, received[:200]
