@@ -133,8 +133,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def running(
     argv: Sequence[str], ready_url: str, log: Path, env: Mapping[str, str] | None = None
-) -> Iterator[None]:
-    """Running starts a server in its own process group and stops it on exit."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Running starts a server in its own process group, yields it, and stops it on exit."""
     # Ready once ready_url answers 200; env is added to ours; output goes to log.
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -146,7 +146,7 @@ def running(
         )
     try:
         _wait_ready(ready_url, proc)
-        yield
+        yield proc
     finally:
         _stop(proc)
 
@@ -161,6 +161,7 @@ def nginx(
     keepalive_timeout_s: int = 75,
     headers: Mapping[str, str] | None = None,
     binary: str | None = None,
+    wrap: Sequence[str] = (),
 ) -> Iterator[str]:
     """Nginx serves root/www on a free loopback port and yields its base URL."""
     # headers are added to /cas/ responses; nginx's own files go in root/nginx.
@@ -182,7 +183,8 @@ def nginx(
             add_headers=add_headers,
         )
     )
-    argv = [binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)]
+    # wrap prefixes the command, e.g. ("taskset", "-c", "0") to pin it to a core.
+    argv = [*wrap, binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)]
     base = f"http://127.0.0.1:{port}"
     with running([*argv, "-e", str(prefix / "error.log")], f"{base}/healthz", prefix / "out.log"):
         yield base
@@ -204,11 +206,12 @@ def wrk(
     connections: int,
     duration_s: float,
     fail_on_non_2xx: bool = False,
+    wrap: Sequence[str] = (),
 ) -> WrkResult:
     """Wrk runs one load on url; with fail_on_non_2xx, any Non-2xx response raises."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
-        [tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
+        [*wrap, tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
         capture_output=True,
         text=True,
         check=True,

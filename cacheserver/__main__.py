@@ -8,23 +8,32 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from cacheserver.config import SERVERS, Config, ConfigError
 from cascommon import logs
+
+BACKLOG: Final = 4096
+MAX_CONNECTIONS: Final = 16384
 
 
 def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     """Parse_args overrides the environment's config with command-line flags."""
     p = argparse.ArgumentParser(prog="cacheserver", description=__doc__)
     p.add_argument("--host", help=f"listen address (CACHE_HOST, {base.host})")
-    p.add_argument("--port", type=int, help=f"listen port (LISTEN_PORT, {base.port})")
+    p.add_argument("--port", type=int, help=f"client port (LISTEN_PORT, {base.port})")
+    p.add_argument(
+        "--peer-port",
+        type=int,
+        help=f"peer listener port, /_groupcache/ only (CACHE_PEER_PORT or PEER_PORT, "
+        f"{base.peer_port})",
+    )
     p.add_argument(
         "--origin", dest="origin_url", help="casserver base URL (CAS_SERVER_URL or CAS_SERVER_ADDR)"
     )
-    p.add_argument("--peers", help="comma-separated member base URLs (CACHE_PEERS)")
-    p.add_argument("--self", dest="self_url", help="this member's base URL (CACHE_SELF)")
-    p.add_argument("--peers-dns", help="name:port of a headless Service (CACHE_PEERS_DNS)")
+    p.add_argument("--peers", help="comma-separated members' peer base URLs (CACHE_PEERS)")
+    p.add_argument("--self", dest="self_url", help="this member's peer base URL (CACHE_SELF)")
+    p.add_argument("--peers-dns", help="name:peer-port of a headless Service (CACHE_PEERS_DNS)")
     p.add_argument(
         "--cache-bytes", type=int, help=f"cache budget (CACHE_BYTES, {base.cache_bytes})"
     )
@@ -35,6 +44,34 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
         type=int,
         help=f"threads loading from the origin, and as many from peers "
         f"(CACHE_FILL_THREADS, {base.fill_threads})",
+    )
+    p.add_argument(
+        "--miss-waiters",
+        type=int,
+        help=f"client requests that may wait on fills at once; more get 503 "
+        f"(CACHE_MISS_WAITERS, {base.miss_limit})",
+    )
+    p.add_argument(
+        "--peer-waiters",
+        type=int,
+        help=f"peer requests that may wait at once (CACHE_PEER_WAITERS, {base.peer_waiters})",
+    )
+    p.add_argument(
+        "--header-timeout-s",
+        type=float,
+        help=f"longest wait for a request's headers (CACHE_HEADER_TIMEOUT_S, "
+        f"{base.header_timeout_s:g})",
+    )
+    p.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        help=f"idle keep-alive connections closed after (CACHE_IDLE_TIMEOUT_S, "
+        f"{base.idle_timeout_s:g})",
+    )
+    p.add_argument(
+        "--max-blob-bytes",
+        type=int,
+        help=f"largest upstream body (CACHE_MAX_BLOB_BYTES, {base.max_blob_bytes})",
     )
     p.add_argument("--peer-timeout-s", type=float, help="CACHE_PEER_TIMEOUT_S")
     p.add_argument("--origin-timeout-s", type=float, help="CACHE_ORIGIN_TIMEOUT_S")
@@ -60,11 +97,11 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
 
 
 def load_app(config: Config) -> Callable[..., Any]:
-    """Load_app builds the app in the serving process (granian's worker, gunicorn's worker)."""
-    from cacheserver.app import create_app
+    """Load_app builds the app and starts the peer listener in the serving process."""
+    from cacheserver.app import serve_app
 
     logs.configure(config.log_level)
-    return create_app(config)
+    return serve_app(config)
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -85,7 +122,8 @@ def log_config(level: str) -> dict[str, Any]:
 def serve_granian(config: Config) -> None:
     """Serve_granian runs one granian WSGI worker with config.threads blocking threads."""
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     server = Granian(
@@ -93,8 +131,19 @@ def serve_granian(config: Config) -> None:
         address=config.host,
         port=config.port,
         interface=Interfaces.WSGI,
+        # HTTP/1 only: in auto mode granian's first read (to tell h1 from h2) has no
+        # timeout, so a connection that never sends a byte was never closed.
+        http=HTTPModes.http1,
+        # One timer in granian for both the headers of a request and the idle wait
+        # before the next one.
+        http1_settings=HTTP1Settings(header_read_timeout=int(config.idle_timeout_s * 1000)),
         workers=1,
         blocking_threads=config.threads,
+        # granian takes a connection only under its backpressure (default: backlog 1024),
+        # and an idle one holds it until its timeout: 2,000 idle connections left new
+        # clients in the accept queue. Idle connections cost granian little (no thread).
+        backlog=BACKLOG,
+        backpressure=MAX_CONNECTIONS,
         websockets=False,
         log_dictconfig=log_config(config.log_level),
         log_level=LogLevels(config.log_level.lower()),
@@ -118,7 +167,7 @@ def serve_gunicorn(config: Config) -> None:
                 "workers": 1,
                 "worker_class": "gthread",
                 "threads": config.threads,
-                "keepalive": 30,
+                "keepalive": int(config.idle_timeout_s),
                 "logconfig_dict": log_config(config.log_level),
                 "accesslog": None,
                 # One per-user path shared by every gunicorn on the host: not ours to take.

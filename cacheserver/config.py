@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -12,6 +12,10 @@ from cascommon.envconfig import ConfigError as ConfigError  # re-exported for ca
 from cascommon.envconfig import check_at_least_one, check_log_level, check_port
 
 MIB: Final = 1 << 20
+# Request threads no miss may take: a hit needs one for microseconds.
+RESERVED_FOR_HITS: Final = 2
+# A miss fails within the origin timeout plus this (the issue's bound is + 1 s).
+FILL_SLACK_S: Final = 0.75
 SERVERS: Final = ("granian", "gunicorn")
 
 
@@ -21,10 +25,14 @@ class Config:
 
     host: str = "0.0.0.0"
     port: int = 18001
+    # The peer listener: /_groupcache/ only, so a NetworkPolicy can keep clients off it.
+    peer_port: int = 18002
+    # Shared secret every member sends to the others' peer listener; None: no check.
+    peer_token: str | None = field(default=None, repr=False)
     origin_url: str = "http://127.0.0.1:5000"
-    # Base URLs of every member (self included); empty means a ring of one.
+    # Peer base URLs of every member (self included); empty means a ring of one.
     peers: tuple[str, ...] = ()
-    # This member's base URL as the others know it; None: see member_url.
+    # This member's peer base URL as the others know it; None: see member_url.
     self_url: str | None = None
     # "name:port" of a headless Service whose A records are the members.
     peers_dns: str | None = None
@@ -43,6 +51,19 @@ class Config:
     threads: int = 8
     # Origin loads and peer loads each run on a pool of this many threads: the work.
     fill_threads: int = 8
+    # Client requests that may wait at once (on a fill, a peer or a stream); past this a
+    # miss gets 503 + Retry-After at once. None: threads - RESERVED_FOR_HITS, so some
+    # request threads are always free for hits, which never wait.
+    miss_waiters: int | None = None
+    # The same bound for peer requests waiting on this member's fills.
+    peer_waiters: int = 32
+    # A connection must send a request's headers within header_timeout_s and is closed
+    # after idle_timeout_s without a request (granian's client port uses one timer for
+    # both: idle_timeout_s; longer than nginx's 60 s upstream keepalive).
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 75.0
+    # The largest body taken from the origin or a peer, with or without Content-Length.
+    max_blob_bytes: int = 1 << 30
     peer_timeout_s: float = 2.0
     origin_timeout_s: float = 5.0
     # The longest one origin or peer fetch may take, body included (upstream.py).
@@ -54,6 +75,9 @@ class Config:
 
     def __post_init__(self) -> None:
         check_port("LISTEN_PORT", self.port)
+        check_port("CACHE_PEER_PORT", self.peer_port)
+        if self.peer_port == self.port:
+            raise ConfigError("CACHE_PEER_PORT must differ from LISTEN_PORT")
         for url in (self.origin_url, *self.peers, *filter(None, [self.self_url])):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -62,12 +86,19 @@ class Config:
             raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
         check_at_least_one("CACHE_THREADS", self.threads)
         check_at_least_one("CACHE_FILL_THREADS", self.fill_threads)
+        check_at_least_one("CACHE_MISS_WAITERS", self.miss_limit)
+        check_at_least_one("CACHE_PEER_WAITERS", self.peer_waiters)
+        check_at_least_one("CACHE_MAX_BLOB_BYTES", self.max_blob_bytes)
+        if self.peer_token is not None and not self.peer_token:
+            raise ConfigError("CACHE_PEER_TOKEN must not be empty")
         for name in (
             "peer_timeout_s",
             "origin_timeout_s",
             "fetch_total_timeout_s",
             "negative_ttl_s",
             "dns_refresh_s",
+            "header_timeout_s",
+            "idle_timeout_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -83,6 +114,13 @@ class Config:
         return self.cache_bytes // 16 if self.max_item_bytes is None else self.max_item_bytes
 
     @property
+    def miss_limit(self) -> int:
+        """Miss_limit is how many client requests may wait at once (miss_waiters)."""
+        if self.miss_waiters is not None:
+            return self.miss_waiters
+        return max(1, self.threads - RESERVED_FOR_HITS)
+
+    @property
     def member_url(self) -> str:
         """Member_url is this member's base URL on the ring."""
         if self.self_url:
@@ -96,12 +134,12 @@ class Config:
         # Bracketed as membership.member_url spells DNS answers, or an IPv6 pod
         # would not find itself on its own ring.
         host = f"[{ip}]" if ":" in ip else ip
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.peer_port}"
 
     @property
     def fill_timeout_s(self) -> float:
-        """Fill_timeout_s bounds a wait for an origin load: the read timeout, connects, a queue."""
-        return self.origin_timeout_s + 3.0
+        """Fill_timeout_s bounds a wait for an origin load: its read timeout and a connect."""
+        return self.origin_timeout_s + FILL_SLACK_S
 
     @property
     def peer_wait_s(self) -> float:
@@ -121,18 +159,40 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
         """From_env builds a Config from environment variables, defaulting what is unset."""
         values: dict[str, Any] = {}
-        for name, (field, convert) in ENV.items():
+        for name, (key, convert) in ENV.items():
             raw = environ.get(name, "").strip()
             if raw:
                 try:
-                    values[field] = convert(raw)
+                    values[key] = convert(raw)
                 except ValueError:
                     raise ConfigError(f"{name}: cannot use {raw!r}") from None
         addr = environ.get("CAS_SERVER_ADDR", "").strip()
         if addr and "origin_url" not in values:
             # host:port as the original; a full URL is taken as one, not made http://http://...
             values["origin_url"] = addr if "://" in addr else f"http://{addr}"
+        if "peer_port" not in values and environ.get("PEER_PORT", "").strip():
+            values["peer_port"] = _int("PEER_PORT", environ["PEER_PORT"])
+        if "peer_token" not in values:
+            values["peer_token"] = _token_file(environ.get("CACHE_PEER_TOKEN_FILE", "").strip())
         return cls(**values)
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: cannot use {raw!r}") from None
+
+
+def _token_file(path: str) -> str | None:
+    """_token_file reads a token from a file (a Kubernetes Secret), without its newline."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError as ex:
+        raise ConfigError(f"CACHE_PEER_TOKEN_FILE: cannot read {path}: {ex.strerror}") from None
 
 
 def _url_list(text: str) -> tuple[str, ...]:
@@ -140,10 +200,18 @@ def _url_list(text: str) -> tuple[str, ...]:
 
 
 # Environment variable -> (field, conversion); CAS_SERVER_ADDR is the Go original's host:port
-# form of CAS_SERVER_URL, which wins when both are set.
+# form of CAS_SERVER_URL, which wins when both are set; PEER_PORT (the original's name) and
+# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning.
 ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_HOST": ("host", str),
     "LISTEN_PORT": ("port", int),
+    "CACHE_PEER_PORT": ("peer_port", int),
+    "CACHE_PEER_TOKEN": ("peer_token", str),
+    "CACHE_MISS_WAITERS": ("miss_waiters", int),
+    "CACHE_PEER_WAITERS": ("peer_waiters", int),
+    "CACHE_HEADER_TIMEOUT_S": ("header_timeout_s", float),
+    "CACHE_IDLE_TIMEOUT_S": ("idle_timeout_s", float),
+    "CACHE_MAX_BLOB_BYTES": ("max_blob_bytes", int),
     "CAS_SERVER_URL": ("origin_url", str),
     "CACHE_PEERS": ("peers", _url_list),
     "CACHE_SELF": ("self_url", str),

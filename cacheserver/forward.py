@@ -24,6 +24,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from cacheserver.errors import Overloaded
+from cacheserver.gate import Gate
 from cascommon.digest import InvalidDigest, parse_digest, parse_sha256
 from cascommon.problem import PROBLEM_JSON, problem_body
 
@@ -64,8 +66,12 @@ class Forward:
         timeout_s: float,
         max_forwards: int,
         registry: CollectorRegistry,
+        gate: Gate | None = None,
     ) -> None:
         self.app = app
+        # Places shared with the requests that wait on misses: together they never hold
+        # every request thread, so hits always find one.
+        self._gate = gate
         self._pool = urllib3.connection_from_url(
             origin_url.rstrip("/"),
             maxsize=max_forwards,
@@ -184,11 +190,19 @@ class Forward:
     def _acquire(self) -> bool:
         if not self._slots.acquire(blocking=False):
             return False
+        if self._gate is not None:
+            try:
+                self._gate.enter()
+            except Overloaded:
+                self._slots.release()
+                return False
         self._in_flight.inc()
         return True
 
     def _release(self) -> None:
         self._in_flight.dec()
+        if self._gate is not None:
+            self._gate.leave()
         self._slots.release()
 
     def close(self) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Final
 
 from cachetools import TTLCache
 
-from cacheserver.errors import CorruptBlob, NotFound, Unavailable, UpstreamTimeout
+from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, TooLarge, Unavailable
 from cacheserver.lru import ByteLRU
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
 from cacheserver.singleflight import Flight
 from cacheserver.stats import Stats
+from cacheserver.stream import BlobStream
 from cascommon.digest import Digest
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,15 @@ HOT_FRACTION: Final = 8  # the hot cache gets 1/8 of the bytes, as in groupcache
 # header and the LRU's entries (measured with tracemalloc: ~310-330 bytes).
 ITEM_OVERHEAD_BYTES: Final = 320
 NEGATIVE_ITEMS: Final = 4096
+
+Value = bytes | BlobStream
+
+
+class _TryOrigin(Exception):
+    """_TryOrigin means the key's owner failed: the member loads the key itself."""
+
+
+Filled = tuple[bytes | None, str]  # None: too large to cache, to be streamed
 
 
 class Group:
@@ -52,6 +63,7 @@ class Group:
         max_fills: int = 16,
     ) -> None:
         hot_bytes = cache_bytes // HOT_FRACTION
+        self.max_item_bytes = max_item_bytes
         self.main = ByteLRU(cache_bytes - hot_bytes, max_item_bytes, ITEM_OVERHEAD_BYTES)
         self.hot = ByteLRU(hot_bytes, max_item_bytes, ITEM_OVERHEAD_BYTES)
         self.picker = picker
@@ -63,8 +75,8 @@ class Group:
         # behind its own fills that wait for other owners: under a burst of cold keys
         # each member's pool filled with waits on the others, and nothing moved until
         # the peer timeouts broke the circle with duplicate origin loads.
-        self._origin_fills: Flight[str, tuple[bytes, str]] = Flight(max_fills, "origin-fill")
-        self._peer_fills: Flight[str, tuple[bytes, str]] = Flight(max_fills, "peer-fill")
+        self._origin_fills: Flight[str, Filled] = Flight(max_fills, "origin-fill")
+        self._peer_fills: Flight[str, Filled] = Flight(max_fills, "peer-fill")
         self._negative: TTLCache[str, bool] = TTLCache(
             NEGATIVE_ITEMS, ttl=negative_ttl_s, timer=time.monotonic
         )
@@ -80,14 +92,21 @@ class Group:
             value = self.hot.get(key)
         return value
 
-    def get(self, digest: Digest) -> tuple[bytes, str]:
-        """Get returns the blob and where it came from (HIT, PEER or MISS)."""
+    def get(self, digest: Digest) -> tuple[Value, str]:
+        """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source."""
         value = self.cached(digest.hex)
         if value is not None:
             return value, HIT
         return self._load(digest, forward=True)
 
-    def get_for_peer(self, digest: Digest) -> bytes:
+    def cached_for_peer(self, key: str) -> bytes | None:
+        """Cached_for_peer is cached() for the peer listener: a hit counts a ServerRequest."""
+        value = self.cached(key)
+        if value is not None:
+            self.counters.add("ServerRequests")
+        return value
+
+    def get_for_peer(self, digest: Digest) -> Value:
         """Get_for_peer answers the peer endpoint: own cache or own origin load, never forwarded."""
         self.counters.add("ServerRequests")
         value = self.cached(digest.hex)
@@ -95,7 +114,7 @@ class Group:
             return value
         return self._load(digest, forward=False)[0]
 
-    def _load(self, digest: Digest, *, forward: bool) -> tuple[bytes, str]:
+    def _load(self, digest: Digest, *, forward: bool) -> tuple[Value, str]:
         self.counters.add("Loads")
         key = digest.hex
         with self._negative_lock:
@@ -110,10 +129,13 @@ class Group:
             flight, timeout_s = self._origin_fills, self.fill_timeout_s
         else:
             flight, timeout_s = self._peer_fills, self.peer_fill_timeout_s
-        result, _shared = flight.do(key, lambda: self._fill(digest, peer), timeout_s)
-        return result
+        (value, source), _shared = flight.do(key, lambda: self._fill(digest, peer), timeout_s)
+        if value is None:
+            # Too large to cache: each caller streams its own copy, never held whole.
+            return self._stream(digest, peer if source == PEER else None), source
+        return value, source
 
-    def _fill(self, digest: Digest, peer: Peer | None) -> tuple[bytes, str]:
+    def _fill(self, digest: Digest, peer: Peer | None) -> tuple[bytes | None, str]:
         # Singleflight merges only overlapping loads: one that finished just before
         # this fill started has already cached the value.
         key = digest.hex
@@ -124,50 +146,68 @@ class Group:
             return value, HIT
         self.counters.add("LoadsDeduped")
         started = time.perf_counter()
-        try:
-            if peer is not None and peer.available():
+        if peer is not None and peer.available():
+            try:
                 value = self._from_peer(peer, digest)
+            except _TryOrigin:
+                pass
+            else:
                 if value is not None:
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
                     # budget still keeps only the recently used.
                     self.hot.add(key, value)
                     self._log_fill(digest, PEER, value, started, peer.base_url)
-                    return value, PEER
+                return value, PEER
+        try:
             value = self._from_origin(digest)
         except NotFound:
             with self._negative_lock:
                 self._negative[key] = True
             log.info("blob not found", extra={"digest": key})
             raise
-        owned = self.picker.owner(key) is None
-        (self.main if owned else self.hot).add(key, value)
-        self._log_fill(digest, MISS, value, started, self.origin.base_url)
+        if value is not None:
+            owned = self.picker.owner(key) is None
+            (self.main if owned else self.hot).add(key, value)
+            self._log_fill(digest, MISS, value, started, self.origin.base_url)
         return value, MISS
 
     def _from_peer(self, peer: Peer, digest: Digest) -> bytes | None:
-        """_from_peer returns the owner's verified value, or None to fall back to the origin."""
+        """_from_peer returns the owner's verified value, or None when too large to cache.
+
+        It raises _TryOrigin when the peer itself failed (or is busy). A 404
+        and an origin failure the owner reports are passed on: the owner asked the
+        origin already, and a 404 from a peer is not remembered (the peer may be wrong).
+        """
         try:
-            value = peer.fetch(digest.hex)
-            self._verify(digest, value, peer.base_url)
-        except (Unavailable, CorruptBlob) as ex:
-            self.counters.add("PeerErrors")
-            backoff_s = peer.timed_out() if isinstance(ex, UpstreamTimeout) else peer.failed()
-            log.warning(
-                "peer load failed, loading from the origin",
-                extra={"digest": digest.hex, "peer": peer.base_url, "error": str(ex),
-                       "backoff_s": backoff_s},
-            )  # fmt: skip
-            return None
-        peer.succeeded()
+            value = peer.fetch(digest.hex, self.max_item_bytes)
+            if value is not None:
+                self._verify(digest, value, peer.base_url)
+        except (NotFound, OriginFailed):
+            raise
+        except CorruptBlob as ex:
+            peer.failed()
+            self._peer_error(peer, digest, ex)
+            raise _TryOrigin from ex
+        except Unavailable as ex:
+            self._peer_error(peer, digest, ex)
+            raise _TryOrigin from ex
         self.counters.add("PeerLoads")
         return value
 
-    def _from_origin(self, digest: Digest) -> bytes:
+    def _peer_error(self, peer: Peer, digest: Digest, ex: Exception) -> None:
+        self.counters.add("PeerErrors")
+        log.warning(
+            "peer load failed, loading from the origin",
+            extra={"digest": digest.hex, "peer": peer.base_url, "error": str(ex)},
+        )
+
+    def _from_origin(self, digest: Digest) -> bytes | None:
         try:
-            value = self.origin.fetch(digest.hex)
-            self._verify(digest, value, self.origin.base_url)
-        except (Unavailable, CorruptBlob) as ex:
+            value = self.origin.fetch(digest.hex, self.max_item_bytes)
+            if value is not None:
+                self._verify(digest, value, self.origin.base_url)
+        except (Unavailable, CorruptBlob, TooLarge) as ex:
             self.counters.add("LocalLoadErrs")
             log.warning(
                 "origin load failed",
@@ -176,6 +216,34 @@ class Group:
             raise
         self.counters.add("LocalLoads")
         return value
+
+    def _stream(self, digest: Digest, peer: Peer | None) -> BlobStream:
+        """_stream opens the blob at the owner (falling back to the origin) to pass it on."""
+        self.counters.add("Streams")
+        if peer is not None:
+            try:
+                body = peer.open(digest.hex)
+            except (NotFound, OriginFailed):
+                raise
+            except Unavailable as ex:
+                self._peer_error(peer, digest, ex)
+            else:
+                return BlobStream(body, digest, self._corrupt_stream(peer.base_url, peer))
+        return BlobStream(
+            self.origin.open(digest.hex), digest, self._corrupt_stream(self.origin.base_url)
+        )
+
+    def _corrupt_stream(self, source: str, peer: Peer | None = None) -> Callable[[int], None]:
+        def corrupt(size: int) -> None:
+            self.counters.add("VerifyErrors")
+            if peer is not None:
+                peer.failed()
+            log.error(
+                "streamed blob does not match its digest; connection cut",
+                extra={"source": source, "bytes": size},
+            )
+
+        return corrupt
 
     def _verify(self, digest: Digest, value: bytes, source: str) -> None:
         if not digest.matches(value):

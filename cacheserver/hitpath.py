@@ -12,8 +12,8 @@ from typing import Final
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from cacheserver.responses import blob_headers
+from cacheserver.routes import BLOB_PREFIX as PREFIX
 
-PREFIX: Final = "/cas/"
 _DIGEST_LENGTHS: Final = frozenset({40, 64})
 
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from cacheserver.upstream import DEFAULT_TOTAL_TIMEOUT_S, Upstream
+from cacheserver.upstream import Body, Upstream
 
 
 class Origin:
     """Origin fetches blobs with casserver's `GET /cas/{digest}`."""
 
-    def __init__(
-        self,
-        base_url: str,
-        timeout_s: float,
-        max_connections: int = 16,
-        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
-    ) -> None:
-        self._upstream = Upstream(base_url, timeout_s, max_connections, total_timeout_s)
-        self.base_url = self._upstream.base_url
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+        self.base_url = upstream.base_url
 
-    def fetch(self, digest: str) -> bytes:
-        """Fetch returns the blob's bytes, unverified; see Upstream.get for the errors."""
-        return self._upstream.get(f"/cas/{digest}")
+    def fetch(self, digest: str, limit: int) -> bytes | None:
+        """Fetch returns the blob's bytes, unverified, or None when it is over limit bytes."""
+        return self._upstream.get(f"/cas/{digest}", limit)
+
+    def open(self, digest: str) -> Body:
+        """Open returns the blob's open body, to be streamed; see Upstream.open for errors."""
+        return self._upstream.open(f"/cas/{digest}")
 
     def close(self) -> None:
         """Close drops the pooled connections."""

@@ -1,7 +1,9 @@
 """The seam between "who owns this key" (the ring) and "how to reach it" (HTTP).
 
 A peer that fails is skipped for a backoff period that doubles with each failure in
-a row, so a dead member costs one fast connection error, not one per request.
+a row, so a dead member costs one fast connection error, not one per request. A peer
+tracks its own health from what its fetches end in: an error it relays from its origin
+(OriginFailed), a 404 or a 503 (busy) is an answer, not a failure of the peer.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, TypeVar
 
+from cacheserver.errors import Busy, NotFound, OriginFailed, Unavailable, UpstreamTimeout
 from cacheserver.ring import Ring
-from cacheserver.upstream import DEFAULT_TOTAL_TIMEOUT_S, Upstream
+from cacheserver.routes import PEER_BLOB_PREFIX
+from cacheserver.upstream import Body, Upstream
 
-PEER_PATH: Final = "/_groupcache/cas/"
+T = TypeVar("T")
 MIN_BACKOFF_S: Final = 0.25
 
 
@@ -29,15 +33,12 @@ class Peer:
 
     def __init__(
         self,
-        base_url: str,
-        timeout_s: float,
+        upstream: Upstream,
         max_backoff_s: float,
-        max_connections: int = 16,
         clock: Callable[[], float] = time.monotonic,
-        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
     ) -> None:
-        self._upstream = Upstream(base_url, timeout_s, max_connections, total_timeout_s)
-        self.base_url = self._upstream.base_url
+        self._upstream = upstream
+        self.base_url = upstream.base_url
         self.max_backoff_s = max_backoff_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -45,9 +46,28 @@ class Peer:
         self._retry_at = 0.0
         self._answered_at = -math.inf
 
-    def fetch(self, digest: str) -> bytes:
-        """Fetch asks the peer for a blob; it raises the errors of Upstream.get."""
-        return self._upstream.get(PEER_PATH + digest)
+    def fetch(self, digest: str, limit: int) -> bytes | None:
+        """Fetch asks the peer for a blob (None: over limit bytes); see Upstream.get."""
+        return self._tracked(lambda: self._upstream.get(PEER_BLOB_PREFIX + digest, limit))
+
+    def open(self, digest: str) -> Body:
+        """Open asks the peer for a blob to stream; see Upstream.open."""
+        return self._tracked(lambda: self._upstream.open(PEER_BLOB_PREFIX + digest))
+
+    def _tracked(self, call: Callable[[], T]) -> T:
+        try:
+            result = call()
+        except (NotFound, OriginFailed, Busy):
+            self.succeeded()  # it answered; a busy peer is not a failing one
+            raise
+        except UpstreamTimeout:
+            self.timed_out()
+            raise
+        except Unavailable:
+            self.failed()
+            raise
+        self.succeeded()
+        return result
 
     def available(self) -> bool:
         """Available reports whether the peer is out of its backoff period."""

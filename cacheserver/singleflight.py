@@ -4,6 +4,8 @@ Unlike groupcache, the fill does not run on the first caller's thread but on a s
 pool of its own, and every caller (the first one too) only waits for it, with a
 timeout. So a caller that gives up or goes away never cancels the fill the others
 are waiting for, an exception reaches every waiter, and nobody waits forever.
+Fills wait in a queue of at most QUEUE_FACTOR x max_fills keys: past it a new key is
+refused (Overloaded) rather than queued for longer than anyone would wait for it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Generic, TypeVar
 
-from cacheserver.errors import UpstreamTimeout
+from cacheserver.errors import Overloaded, UpstreamTimeout
 
 K = TypeVar("K")
 V = TypeVar("V")
+QUEUE_FACTOR = 4
 
 
 class Flight(Generic[K, V]):
@@ -25,6 +28,7 @@ class Flight(Generic[K, V]):
 
     def __init__(self, max_fills: int = 16, name: str = "fill") -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_fills, thread_name_prefix=name)
+        self._max_pending = max_fills * QUEUE_FACTOR
         self._lock = threading.Lock()
         self._calls: dict[K, Future[V]] = {}
 
@@ -38,6 +42,8 @@ class Flight(Generic[K, V]):
             future = self._calls.get(key)
             shared = future is not None
             if future is None:
+                if len(self._calls) >= self._max_pending:
+                    raise Overloaded(f"{len(self._calls)} fills already running or queued")
                 # Submitted under the lock: _run's cleanup needs it, so it cannot
                 # remove the key before it is recorded.
                 future = self._pool.submit(self._run, key, fill)

@@ -17,6 +17,7 @@ COUNTERS: Final = (
     "ServerRequests",  # requests received on the peer endpoint
     "VerifyErrors",  # values from the origin or a peer that did not match their digest
     "NegativeHits",  # gets answered 404 from the short negative cache
+    "Streams",  # values too large to cache, streamed from the owner or the origin
 )
 
 

@@ -1,8 +1,13 @@
-"""A keep-alive HTTP client for one base URL that turns failures into LoadErrors."""
+"""A keep-alive HTTP client for one base URL that turns failures into LoadErrors.
+
+The origin and every peer are reached through it: whole small bodies (get) or open
+bodies read chunk by chunk (open), each bounded in time and in size.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -11,7 +16,15 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
+from cacheserver.errors import (
+    Busy,
+    NotFound,
+    OriginFailed,
+    OriginTimedOut,
+    TooLarge,
+    Unavailable,
+    UpstreamTimeout,
+)
 
 # A connect to a live host on a LAN takes well under a second; waiting the whole
 # read timeout for one only delays the fallback.
@@ -19,23 +32,97 @@ MAX_CONNECT_TIMEOUT_S: Final = 1.0
 # Long enough for a 64 MiB value at 2.2 MiB/s, short enough that a server trickling
 # bytes frees its fill slot in half a minute.
 DEFAULT_TOTAL_TIMEOUT_S: Final = 30.0
+DEFAULT_MAX_BLOB_BYTES: Final = 1 << 30
 CHUNK_BYTES: Final = 256 * 1024
 ERROR_BODY_BYTES: Final = 64 * 1024
+# Set by a member's peer listener on an error that was its origin's, not its own.
+ORIGIN_ERROR_HEADER: Final = "X-Cache-Origin-Error"
+
+
+class Body:
+    """Body is an open 200 answer, read in chunks against the fetch's deadline."""
+
+    def __init__(self, upstream: Upstream, resp: urllib3.BaseHTTPResponse, deadline: float):
+        self._upstream = upstream
+        self._resp = resp
+        self._deadline = deadline
+        self._done = False
+        length = resp.headers.get("Content-Length")
+        self.length = int(length) if length and length.isdigit() else None
+        if self.length is not None and self.length > upstream.max_blob_bytes:
+            self.close()
+            raise TooLarge(f"{upstream.base_url}: {self.length} bytes is over the limit")
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iter yields the body's chunks; errors are LoadErrors, and the body is closed."""
+        size, up = 0, self._upstream
+        try:
+            while True:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise UpstreamTimeout(
+                        f"{up.base_url}: body not complete within {up.total_timeout_s:g}s"
+                    )
+                sock = getattr(self._resp.connection, "sock", None)
+                if sock is not None:
+                    # Each read waits at most what is left of the budget: a stalled read
+                    # cannot outlive the deadline by a whole read timeout.
+                    sock.settimeout(min(up.timeout_s, remaining))
+                chunk = self._resp.read1(CHUNK_BYTES)
+                if not chunk:
+                    self._done = True
+                    return
+                size += len(chunk)
+                if size > up.max_blob_bytes:
+                    raise TooLarge(f"{up.base_url}: body over {up.max_blob_bytes} bytes")
+                yield chunk
+        except Urllib3Timeout as ex:
+            raise UpstreamTimeout(f"{up.base_url}: body stalled") from ex
+        except (Urllib3Error, OSError) as ex:
+            raise Unavailable(f"{up.base_url}: {type(ex).__name__} in the body") from ex
+        finally:
+            self.close()
+
+    def read(self, limit: int) -> bytes | None:
+        """Read returns the whole body, or None (and closes it) once it is over limit bytes."""
+        if self.length is not None and self.length > limit:
+            self.close()
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in self:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                self.close()
+                return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def close(self) -> None:
+        """Close gives the connection back; one left mid-body is closed, never reused."""
+        if not self._done:
+            self._resp.close()
+            self._done = True
+        self._resp.release_conn()
 
 
 class Upstream:
     """Upstream GETs paths below base_url over pooled, reused connections.
 
     timeout_s bounds the connect and each read; total_timeout_s bounds a whole body,
-    which a server sending one byte per read timeout would otherwise stretch forever.
+    which a server sending one byte per read timeout would otherwise stretch forever;
+    max_blob_bytes bounds its size, with or without a Content-Length.
     """
 
     def __init__(
         self,
         base_url: str,
+        *,
         timeout_s: float,
         max_connections: int = 16,
         total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
+        max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -44,6 +131,8 @@ class Upstream:
         self._prefix = parts.path.rstrip("/")
         self.timeout_s = timeout_s
         self.total_timeout_s = total_timeout_s
+        self.max_blob_bytes = max_blob_bytes
+        self._headers = dict(headers or {})
         self._timeout = urllib3.Timeout(
             connect=min(timeout_s, MAX_CONNECT_TIMEOUT_S), read=timeout_s
         )
@@ -52,63 +141,39 @@ class Upstream:
             self.base_url, maxsize=max_connections, block=False, timeout=self._timeout
         )
 
-    def get(self, path: str) -> bytes:
-        """Get returns the body of a 200 answer to GET path.
+    def open(self, path: str) -> Body:
+        """Open returns the open body of a 200 answer to GET path.
 
-        It raises NotFound for a 404, UpstreamTimeout when no answer or no whole body
-        comes in time and Unavailable for anything else.
+        It raises NotFound for a 404, UpstreamTimeout when no answer comes in time,
+        OriginFailed when a peer says its origin failed, Unavailable for anything else.
         """
         deadline = time.monotonic() + self.total_timeout_s
         try:
             resp = self._pool.request(
-                "GET", self._prefix + path, retries=False, redirect=False, preload_content=False
-            )
+                "GET", self._prefix + path, headers=self._headers, retries=False,
+                redirect=False, preload_content=False,
+            )  # fmt: skip
         except NewConnectionError as ex:  # checked first: urllib3 makes it a timeout subclass
             raise Unavailable(f"{self.base_url}: cannot connect") from ex
         except Urllib3Timeout as ex:
             raise UpstreamTimeout(f"{self.base_url}: no answer within {self.timeout_s:g}s") from ex
         except (Urllib3Error, OSError) as ex:
             raise Unavailable(f"{self.base_url}: {type(ex).__name__}") from ex
-        limit = None if resp.status == 200 else ERROR_BODY_BYTES
-        body = self._read(resp, deadline, limit)
         if resp.status == 200:
-            return body
+            return Body(self, resp, deadline)
+        Body(self, resp, deadline).read(ERROR_BODY_BYTES)  # drained, so the connection is reused
+        what = f"{self.base_url}{path}: HTTP {resp.status}"
         if resp.status == 404:
-            raise NotFound(f"{self.base_url}{path}: 404")
-        raise Unavailable(f"{self.base_url}{path}: HTTP {resp.status}")
+            raise NotFound(what)
+        if resp.headers.get(ORIGIN_ERROR_HEADER):
+            raise (OriginTimedOut if resp.status == 504 else OriginFailed)(what)
+        if resp.status == 503:
+            raise Busy(what)
+        raise Unavailable(what)
 
-    def _read(self, resp: urllib3.BaseHTTPResponse, deadline: float, limit: int | None) -> bytes:
-        """_read reads the body against the deadline; a connection left mid-body is closed."""
-        chunks: list[bytes] = []
-        size = 0
-        done = False
-        try:
-            while limit is None or size <= limit:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise UpstreamTimeout(
-                        f"{self.base_url}: body not complete within {self.total_timeout_s:g}s"
-                    )
-                sock = getattr(resp.connection, "sock", None)
-                if sock is not None:
-                    # Each read waits at most what is left of the budget: a stalled read
-                    # cannot outlive the deadline by a whole read timeout.
-                    sock.settimeout(min(self.timeout_s, remaining))
-                chunk = resp.read1(CHUNK_BYTES)
-                if not chunk:
-                    done = True
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-        except Urllib3Timeout as ex:
-            raise UpstreamTimeout(f"{self.base_url}: body stalled") from ex
-        except (Urllib3Error, OSError) as ex:
-            raise Unavailable(f"{self.base_url}: {type(ex).__name__} in the body") from ex
-        finally:
-            if not done:
-                resp.close()  # a half-read connection is never reused
-            resp.release_conn()
-        return b"".join(chunks)
+    def get(self, path: str, limit: int | None = None) -> bytes | None:
+        """Get returns the body of a 200 answer, or None when it is over limit bytes."""
+        return self.open(path).read(self.max_blob_bytes if limit is None else limit)
 
     def close(self) -> None:
         """Close drops the pooled connections."""

@@ -110,14 +110,16 @@ def main(argv: list[str]) -> int:
             f"http://{cas}/healthz",
         )  # fmt: skip
         ports = [free_port() for _ in range(args.caches)]
-        peers = ",".join(f"http://127.0.0.1:{p}" for p in ports)
-        for i, port in enumerate(ports, 1):
+        peer_ports = [free_port() for _ in range(args.caches)]  # members reach each other here
+        peers = ",".join(f"http://127.0.0.1:{p}" for p in peer_ports)
+        for i, (port, peer_port) in enumerate(zip(ports, peer_ports, strict=True), 1):
             env = {
                 "CACHE_HOST": "127.0.0.1",
                 "LISTEN_PORT": str(port),
+                "CACHE_PEER_PORT": str(peer_port),
                 "CAS_SERVER_ADDR": cas,
                 "CACHE_PEERS": peers,
-                "CACHE_SELF": f"http://127.0.0.1:{port}",
+                "CACHE_SELF": f"http://127.0.0.1:{peer_port}",
             }
             stack.start(f"cacheserver{i}", [str(BIN / "cacheserver")], env,
                         f"http://127.0.0.1:{port}/healthz")  # fmt: skip
@@ -137,7 +139,8 @@ def main(argv: list[str]) -> int:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as r:
                 (run_dir / f"cacheserver{i}-stats.json").write_bytes(r.read())
         if args.keep:
-            print(f"stack: casserver http://{cas}, caches {peers}; Ctrl-C stops", file=sys.stderr)
+            caches = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+            print(f"stack: casserver http://{cas}, caches {caches}; Ctrl-C stops", file=sys.stderr)
             try:
                 signal.pause()
             except KeyboardInterrupt:

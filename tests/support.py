@@ -25,6 +25,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def cacheserver_argv(
+    *,
+    port: int,
+    peer_port: int,
+    origin: str,
+    peers: Sequence[str] = (),
+    host: str = "127.0.0.1",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """Cacheserver_argv is one ring member's command line: client port, peer port, ring.
+
+    peers are the members' peer base URLs (this one's included); empty: a ring of one.
+    """
+    self_url = f"http://{host}:{peer_port}"
+    ring = ["--peers", ",".join(peers), "--self", self_url] if peers else []
+    return [
+        PYTHON, "-m", "cacheserver", "--host", host, "--port", str(port),
+        "--peer-port", str(peer_port), "--origin", origin, *ring, *extra,
+    ]  # fmt: skip
+
+
 class ServerProcess:
     """ServerProcess runs one server in its own process group and logs to a file."""
 
@@ -97,6 +118,24 @@ class ServerProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+
+    def rss_bytes(self, field: str = "VmRSS") -> int:
+        """Rss_bytes is the largest resident size (or VmHWM: peak) of the group's processes."""
+        if self.proc is None:
+            return 0
+        largest = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) != self.proc.pid:  # the process group: server and workers
+                    continue
+                status = (stat.parent / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            for line in status.splitlines():
+                if line.startswith(field + ":"):
+                    largest = max(largest, int(line.split()[1]) * 1024)
+        return largest
 
     def log_tail(self, lines: int = 40) -> str:
         """Log_tail returns the last lines the server wrote."""

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cacheserver.ring import Ring
 from cascommon.digest import sha256_hex
 from tests.conftest import Spawn
-from tests.support import PYTHON, ServerProcess, free_port
+from tests.support import ServerProcess, cacheserver_argv, free_port
 
 # Short timeouts and backoff keep failure tests fast; they are what the tests bound.
 MEMBER_ENV: Mapping[str, str] = {
@@ -33,6 +33,7 @@ class CacheCluster:
     origin: ServerProcess
     members: list[ServerProcess]
     restart: Callable[[int], ServerProcess]
+    peer_urls: list[str]  # each member's peer listener, in the order of members
     session: requests.Session = field(default_factory=requests.Session)
 
     @property
@@ -41,7 +42,7 @@ class CacheCluster:
 
     def owner(self, digest: str) -> int:
         """Owner is the index of the member that owns digest, by the same ring."""
-        return self.urls.index(Ring(self.urls).owner(digest) or "")
+        return self.peer_urls.index(Ring(self.peer_urls).owner(digest) or "")
 
     def put(self, data: bytes) -> str:
         digest = sha256_hex(data)
@@ -118,16 +119,17 @@ def cache_cluster(
     ) -> CacheCluster:
         origin = casserver(workers=2, env=origin_env)
         ports = [free_port() for _ in range(n)]
-        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        peer_ports = [free_port() for _ in range(n)]
+        peer_urls = [f"http://127.0.0.1:{p}" for p in peer_ports]
 
         def member(i: int) -> ServerProcess:
-            argv = [
-                PYTHON, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(ports[i]),
-                "--origin", origin_url or origin.base_url, "--peers", ",".join(urls),
-                "--self", urls[i], "--server", server, "--threads", str(threads),
-            ]  # fmt: skip
+            argv = cacheserver_argv(
+                port=ports[i], peer_port=peer_ports[i], origin=origin_url or origin.base_url,
+                peers=peer_urls, extra=["--server", server, "--threads", str(threads)],
+            )  # fmt: skip
             member_env = {**MEMBER_ENV, **(env or {})}
-            return spawn(argv, base_url=urls[i], env=member_env, name=f"cache{i}", start=False)
+            url = f"http://127.0.0.1:{ports[i]}"
+            return spawn(argv, base_url=url, env=member_env, name=f"cache{i}", start=False)
 
         members = [member(i) for i in range(n)]
         start_all(members)
@@ -137,6 +139,6 @@ def cache_cluster(
             members[i].start(deadline_s=30)
             return members[i]
 
-        return CacheCluster(origin, members, restart)
+        return CacheCluster(origin, members, restart, peer_urls)
 
     return _start

@@ -71,16 +71,27 @@ def test_headers_ranges_not_found_and_bad_keys(cache_cluster: Start) -> None:
     for key in ("nothex", "A" * 64, "0" * 63):
         assert cluster.get(0, key).status_code == 400
     assert cluster.origin_gets() == before
-    peer = cluster.session.get(f"{cluster.urls[0]}/_groupcache/cas/{digest}", timeout=5)
+    peer = cluster.session.get(f"{cluster.peer_urls[0]}/_groupcache/cas/{digest}", timeout=5)
     assert peer.status_code == 200 and peer.content == data
+    # The client port does not serve the peer protocol, and the peer port serves nothing else.
+    assert cluster.get(0, digest).status_code == 200
+    client = cluster.session.get(f"{cluster.urls[0]}/_groupcache/cas/{digest}", timeout=5)
+    assert client.status_code == 404
+    other = cluster.session.get(f"{cluster.peer_urls[0]}/cas/{digest}", timeout=5)
+    assert other.status_code == 404
+    assert other.headers["Content-Type"] == "application/problem+json"
     metrics = cluster.session.get(f"{cluster.urls[0]}/metrics", timeout=5).text
     assert "cacheserver_local_loads_total 1.0" in metrics
 
 
 def test_killed_member_is_routed_around_and_rejoins(cache_cluster: Start) -> None:
     cluster = cache_cluster()
-    blobs = {cluster.put(d): d for d in (os.urandom(10_000) for _ in range(9))}
     victim = 2
+    blobs = {cluster.put(d): d for d in (os.urandom(10_000) for _ in range(9))}
+    # Nine random keys miss the victim now and then ((2/3)^9): add keys it owns.
+    while sum(cluster.owner(d) == victim for d in blobs) < 2:
+        data = os.urandom(10_000)
+        blobs[cluster.put(data)] = data
     cluster.members[victim].signal(signal.SIGKILL)
     cluster.members[victim].proc.wait(10)  # type: ignore[union-attr]
     for digest, data in blobs.items():
@@ -130,6 +141,11 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         assert resp.status_code in (502, 504)
         assert resp.headers["Content-Type"] == "application/problem+json"
         assert elapsed < 5, elapsed
+    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off,
+    # and the asker did not try the origin a second time.
+    assert cluster.total("PeerErrors") == 0
+    owner = cluster.owner(uncached)
+    assert [cluster.stats(i)["LocalLoadErrs"] for i in range(3) if i != owner] == [0, 0]
 
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
@@ -195,3 +211,25 @@ def test_wrong_bytes_from_the_origin_are_never_cached(cache_cluster: Start) -> N
             assert resp.status_code == 200 and resp.content == data
     finally:
         liar.close()
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_members_with_a_peer_token_load_from_each_other_and_refuse_others(
+    cache_cluster: Start, server: str
+) -> None:
+    cluster = cache_cluster(server=server, env={"CACHE_PEER_TOKEN": "t0ken-of-the-ring"})
+    blobs = {cluster.put(d): d for d in (os.urandom(5_000) for _ in range(12))}
+    for digest, data in blobs.items():
+        for i in range(3):
+            resp = cluster.get(i, digest)
+            assert resp.status_code == 200 and resp.content == data
+    assert cluster.total("PeerLoads") >= 1 and cluster.total("PeerErrors") == 0
+    assert cluster.total("LocalLoads") == len(blobs)
+    digest = next(iter(blobs))
+    owner = cluster.peer_urls[cluster.owner(digest)]
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        resp = requests.get(f"{owner}/_groupcache/cas/{digest}", headers=headers, timeout=5)
+        assert resp.status_code == 403
+        assert resp.headers["Content-Type"] == "application/problem+json"
+    for i in range(3):
+        assert "t0ken-of-the-ring" not in cluster.members[i].log_path.read_text()

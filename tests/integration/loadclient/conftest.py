@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Spawn
-from tests.support import PYTHON, ServerProcess, free_port
+from tests.support import PYTHON, ServerProcess, cacheserver_argv, free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -69,12 +69,8 @@ def cacheserver(spawn: Spawn) -> Callable[..., ServerProcess]:
 
     def _start(origin: str) -> ServerProcess:
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        argv = [
-            PYTHON, "-m", "cacheserver", "--host", "127.0.0.1", "--port", str(port),
-            "--origin", origin, "--peers", url, "--self", url,
-        ]  # fmt: skip
-        return spawn(argv, base_url=url, name="cacheserver")
+        argv = cacheserver_argv(port=port, peer_port=free_port(), origin=origin)
+        return spawn(argv, base_url=f"http://127.0.0.1:{port}", name="cacheserver")
 
     return _start
 

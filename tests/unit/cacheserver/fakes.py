@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
+from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, Unavailable, UpstreamTimeout
 from cacheserver.group import Group
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
+from cacheserver.stream import BlobStream
+from cacheserver.upstream import Upstream
 from cascommon.digest import parse_digest
 
 
@@ -20,11 +23,26 @@ def blob(n: int, size: int = 1000) -> tuple[str, bytes]:
     return hashlib.sha256(data).hexdigest(), data
 
 
+class FakeBody:
+    """FakeBody is an open body of known chunks."""
+
+    def __init__(self, data: bytes, chunk: int = 1000) -> None:
+        self.length: int | None = len(data)
+        self.chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeOrigin(Origin):
     """FakeOrigin serves a dict of blobs and counts fetches; it can lie, stall or be down."""
 
     def __init__(self, blobs: Mapping[str, bytes] | None = None) -> None:
-        super().__init__("http://origin.invalid", timeout_s=1.0)
+        super().__init__(Upstream("http://origin.invalid", timeout_s=1.0))
         self.blobs = dict(blobs or {})
         self.fetches = 0
         self.delay_s = 0.0
@@ -32,7 +50,7 @@ class FakeOrigin(Origin):
         self.corrupt = False
         self._lock = threading.Lock()
 
-    def fetch(self, digest: str) -> bytes:
+    def fetch(self, digest: str, limit: int) -> bytes | None:
         with self._lock:
             self.fetches += 1
         time.sleep(self.delay_s)
@@ -40,7 +58,13 @@ class FakeOrigin(Origin):
             raise Unavailable("origin down")
         if digest not in self.blobs:
             raise NotFound(digest)
-        return b"poison" + self.blobs[digest] if self.corrupt else self.blobs[digest]
+        value = b"poison" + self.blobs[digest] if self.corrupt else self.blobs[digest]
+        return None if len(value) > limit else value
+
+    def open(self, digest: str) -> FakeBody:  # type: ignore[override]
+        value = self.fetch(digest, 1 << 62)
+        assert value is not None
+        return FakeBody(value)
 
 
 class FakePeer(Peer):
@@ -49,22 +73,35 @@ class FakePeer(Peer):
     def __init__(
         self, url: str, groups: dict[str, Group], corrupt: set[str], slow: set[str] | None = None
     ) -> None:
-        super().__init__(url, timeout_s=1.0, max_backoff_s=1.0)
+        super().__init__(Upstream(url, timeout_s=1.0), max_backoff_s=1.0)
         self._groups = groups
         self._corrupt = corrupt
         self._slow = set() if slow is None else slow
         self.fetches = 0
         self.delay_s = 0.0
 
-    def fetch(self, digest: str) -> bytes:
+    def fetch(self, digest: str, limit: int) -> bytes | None:
         self.fetches += 1
+        value = self._tracked(lambda: self._answer(digest))
+        return None if len(value) > limit else value
+
+    def open(self, digest: str) -> FakeBody:  # type: ignore[override]
+        return FakeBody(self._tracked(lambda: self._answer(digest)))
+
+    def _answer(self, digest: str) -> bytes:
         time.sleep(self.delay_s)
         if self.base_url in self._slow:
             raise UpstreamTimeout(f"{self.base_url} did not answer in time")
         group = self._groups.get(self.base_url)
         if group is None:
             raise Unavailable(f"{self.base_url} is down")
-        value = group.get_for_peer(parse_digest(digest))
+        try:
+            value = group.get_for_peer(parse_digest(digest))
+        except (Unavailable, CorruptBlob) as ex:
+            raise OriginFailed(str(ex)) from ex  # as the peer listener relays it
+        if isinstance(value, BlobStream):
+            with contextlib.closing(value):
+                value = b"".join(value)
         return b"x" + value if self.base_url in self._corrupt else value
 
 

@@ -152,13 +152,11 @@ def test_origin_down_is_502(cluster: Cluster) -> None:
     assert client_for(cluster).simulate_get(f"/cas/{digest}").status_code == 502
 
 
-def test_peer_endpoint_serves_raw_bytes_and_counts(cluster: Cluster) -> None:
-    [(digest, data)] = cluster.owned_by(cluster.urls[0])
+def test_the_client_port_does_not_serve_the_peer_protocol(cluster: Cluster) -> None:
+    [(digest, _)] = cluster.owned_by(cluster.urls[0])
     client = client_for(cluster)
-    resp = client.simulate_get(f"/_groupcache/cas/{digest}")
-    assert resp.status_code == 200 and resp.content == data
-    assert "X-Cache" not in resp.headers
-    assert client.simulate_get("/stats").json["ServerRequests"] == 1
+    assert client.simulate_get(f"/_groupcache/cas/{digest}").status_code == 404
+    assert client.simulate_get("/stats").json["ServerRequests"] == 0
 
 
 def test_stats_and_metrics_agree(cluster: Cluster) -> None:

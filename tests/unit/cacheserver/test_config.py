@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cacheserver.__main__ import bind_address, parse_args
@@ -13,7 +15,9 @@ def test_defaults() -> None:
     config = Config.from_env({})
     assert (config.host, config.port, config.cache_bytes) == ("0.0.0.0", 18001, 64 * MIB)
     assert config.item_limit_bytes == 4 * MIB
-    assert config.member_url == "http://127.0.0.1:18001"
+    assert config.member_url == "http://127.0.0.1:18002"  # the peer listener
+    assert config.peer_port == 18002 and config.peer_token is None
+    assert (config.miss_limit, config.max_blob_bytes) == (6, 1 << 30)
     assert config.peers == ()
     assert (config.threads, config.fill_threads) == (8, 8)
 
@@ -53,12 +57,12 @@ def test_url_wins_over_addr_and_pod_ip_names_self() -> None:
         {"CAS_SERVER_URL": "http://x:1", "CAS_SERVER_ADDR": "y:2", "POD_IP": "10.1.2.3"}
     )
     assert config.origin_url == "http://x:1"
-    assert config.member_url == "http://10.1.2.3:18001"
+    assert config.member_url == "http://10.1.2.3:18002"
 
 
 def test_an_ipv6_pod_ip_names_self_as_dns_members_are_named() -> None:
-    config = Config.from_env({"POD_IP": "fd00::1", "LISTEN_PORT": "18001"})
-    assert config.member_url == "http://[fd00::1]:18001" == member_url("fd00::1", 18001)
+    config = Config.from_env({"POD_IP": "fd00::1", "CACHE_PEER_PORT": "18002"})
+    assert config.member_url == "http://[fd00::1]:18002" == member_url("fd00::1", 18002)
 
 
 @pytest.mark.parametrize(
@@ -71,8 +75,8 @@ def test_cas_server_addr_may_be_a_url_too(addr: str, url: str) -> None:
 
 
 def test_dns_target() -> None:
-    config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18001"})
-    assert dns_target(config) == ("cacheserver-peers.cas.svc", 18001)
+    config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18002"})
+    assert dns_target(config) == ("cacheserver-peers.cas.svc", 18002)
 
 
 @pytest.mark.parametrize(
@@ -121,7 +125,8 @@ def test_gunicorn_binds_ipv6_hosts_in_brackets() -> None:
 def test_a_member_waits_for_an_owner_longer_than_the_owner_waits_for_the_origin() -> None:
     config = Config.from_env({"CACHE_PEER_TIMEOUT_S": "2", "CACHE_ORIGIN_TIMEOUT_S": "5"})
     # The owner answers a peer request within its fill_timeout_s, a value or a 504.
-    assert config.peer_wait_s == config.fill_timeout_s + 2 == 10
+    assert config.peer_wait_s == config.fill_timeout_s + 2 == 7.75
+    assert config.fill_timeout_s < 5 + 1  # a miss fails within the origin timeout + 1 s
     assert config.peer_fill_timeout_s == config.peer_wait_s + config.fill_timeout_s
 
 
@@ -148,3 +153,19 @@ def test_a_statefulset_pod_names_self_by_pod_and_service_not_by_ip() -> None:
 def test_self_url_wins_over_the_pod_name() -> None:
     env = {"POD_NAME": "m-0", "CACHE_PEERS_DNS": "peers:1", "CACHE_SELF": "http://me:1"}
     assert Config.from_env(env).member_url == "http://me:1"
+
+
+def test_peer_port_and_token(tmp_path: Path) -> None:
+    assert Config.from_env({"PEER_PORT": "9002"}).peer_port == 9002
+    assert Config.from_env({"PEER_PORT": "9002", "CACHE_PEER_PORT": "9003"}).peer_port == 9003
+    secret = tmp_path / "token"
+    secret.write_text("from-a-secret\n")
+    config = Config.from_env({"CACHE_PEER_TOKEN_FILE": str(secret)})
+    assert config.peer_token == "from-a-secret"
+    assert "from-a-secret" not in repr(config)  # never logged with the config
+    both = {"CACHE_PEER_TOKEN": "direct", "CACHE_PEER_TOKEN_FILE": str(secret)}
+    assert Config.from_env(both).peer_token == "direct"
+    with pytest.raises(ConfigError, match="CACHE_PEER_TOKEN_FILE"):
+        Config.from_env({"CACHE_PEER_TOKEN_FILE": str(tmp_path / "absent")})
+    with pytest.raises(ConfigError, match="differ"):
+        Config.from_env({"LISTEN_PORT": "9000", "CACHE_PEER_PORT": "9000"})

@@ -11,6 +11,7 @@ import pytest
 
 from cacheserver.errors import CorruptBlob, NotFound, Unavailable
 from cacheserver.group import HIT, ITEM_OVERHEAD_BYTES, MISS, PEER
+from cacheserver.stream import BlobStream
 from cascommon.digest import parse_digest
 from tests.unit.cacheserver.fakes import Cluster, blob
 
@@ -108,7 +109,9 @@ def test_peer_backoff_ends_and_peer_is_used_again(cluster: Cluster) -> None:
 def test_not_found_is_cached_briefly() -> None:
     cluster = Cluster(negative_ttl_s=0.2)
     group = cluster.groups[cluster.urls[0]]
-    digest = parse_digest(blob(999_999)[0])  # never added to the origin
+    [(hexdigest, _)] = cluster.owned_by(cluster.urls[0])
+    del cluster.origin.blobs[hexdigest]  # owned here, and the origin has no such blob
+    digest = parse_digest(hexdigest)
     for _ in range(3):
         with pytest.raises(NotFound):
             group.get(digest)
@@ -120,6 +123,31 @@ def test_not_found_is_cached_briefly() -> None:
     assert cluster.origin.fetches == fetches + 1
     assert group.stats()["LocalLoadErrs"] == 0  # a 404 is an answer, not an error
     cluster.close()
+
+
+def test_a_peers_404_is_passed_on_but_not_remembered(cluster: Cluster) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    [(hexdigest, data)] = cluster.owned_by(b)
+    digest = parse_digest(hexdigest)
+    del cluster.origin.blobs[hexdigest]
+    with pytest.raises(NotFound):
+        cluster.groups[a].get(digest)
+    cluster.origin.blobs[hexdigest] = data
+    cluster.groups[b].close()  # the owner is gone, and with it its own negative cache
+    del cluster.groups[b]
+    assert cluster.groups[a].get(digest) == (data, MISS)  # asked again, not a remembered 404
+    assert cluster.groups[a].stats()["NegativeHits"] == 0
+
+
+def test_an_origin_failure_the_owner_reports_does_not_back_it_off(cluster: Cluster) -> None:
+    a, b = cluster.urls[0], cluster.urls[1]
+    [(hexdigest, _)] = cluster.owned_by(b)
+    cluster.origin.down = True
+    with pytest.raises(Unavailable):
+        cluster.groups[a].get(parse_digest(hexdigest))
+    assert cluster.peers[(a, b)].available()  # the owner answered; its origin failed
+    assert cluster.origin.fetches == 1  # and the asker did not load it a second time
+    assert cluster.groups[a].stats()["PeerErrors"] == 0
 
 
 def test_origin_down_fails_misses_but_serves_hits(cluster: Cluster) -> None:
@@ -204,8 +232,12 @@ def test_oversize_value_is_served_but_not_cached() -> None:
     cluster.origin.blobs[big_digest] = big
     group.get(parse_digest(digest))
     for _ in range(2):
-        assert group.get(parse_digest(big_digest))[0] == big
+        stream, source = group.get(parse_digest(big_digest))
+        assert isinstance(stream, BlobStream) and source in (MISS, PEER)
+        assert b"".join(stream) == big
+        stream.close()
     stats = group.stats()
+    assert stats["Streams"] == 2
     assert stats["main"]["items"] + stats["hot"]["items"] == 1
     assert stats["main"]["evictions"] == 0
     cluster.close()

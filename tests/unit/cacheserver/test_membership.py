@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from cacheserver.membership import DnsMembers, ReverseLookup, member_url, stable_name
 from cacheserver.peers import Peer, PeerPicker
+from cacheserver.upstream import Upstream
 
 
 def new_peer(url: str) -> Peer:
-    return Peer(url, timeout_s=1.0, max_backoff_s=1.0)
+    return Peer(Upstream(url, timeout_s=1.0), max_backoff_s=1.0)
 
 
 class FakeResolver:

@@ -10,7 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cacheserver.errors import NotFound, Unavailable, UpstreamTimeout
+from cacheserver.errors import (
+    Busy,
+    NotFound,
+    OriginTimedOut,
+    TooLarge,
+    Unavailable,
+    UpstreamTimeout,
+)
 from cacheserver.peers import Peer
 from cacheserver.upstream import Upstream
 
@@ -36,6 +43,23 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.path == "/trickle":
             self._trickle(TRICKLE_BYTES, TRICKLE_INTERVAL_S)
+            return
+        if self.path.startswith("/unsized/"):  # the body ends with the connection
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"u" * int(self.path.rsplit("/", 1)[1]))
+            return
+        if self.path == "/busy":
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/origin-failed":  # as a member relays its origin's failure
+            self.send_response(504)
+            self.send_header("X-Cache-Origin-Error", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         status, body = {"/ok": (200, b"hello"), "/missing": (404, b"")}.get(
             self.path, (500, b"boom")
@@ -137,7 +161,7 @@ def test_base_url_must_be_http() -> None:
 
 def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
     now = [100.0]
-    peer = Peer("http://p:1", timeout_s=1, max_backoff_s=1.0, clock=lambda: now[0])
+    peer = Peer(Upstream("http://p:1", timeout_s=1), max_backoff_s=1.0, clock=lambda: now[0])
     assert peer.available()
     assert [peer.failed() for _ in range(4)] == [0.25, 0.5, 1.0, 1.0]
     assert not peer.available()
@@ -151,10 +175,38 @@ def test_peer_backoff_doubles_up_to_the_limit_and_resets() -> None:
 
 def test_a_timeout_backs_off_only_a_peer_that_answered_nothing_for_a_wait() -> None:
     now = [100.0]
-    peer = Peer("http://p:1", timeout_s=2, max_backoff_s=1.0, clock=lambda: now[0])
+    peer = Peer(Upstream("http://p:1", timeout_s=2), max_backoff_s=1.0, clock=lambda: now[0])
     assert peer.timed_out() == 0.25  # never answered
     peer.succeeded()
     now[0] += 1.5
     assert peer.timed_out() == 0.0 and peer.available()  # answered 1.5 s ago: busy
     now[0] += 1.0
     assert peer.timed_out() == 0.25  # nothing for longer than a wait
+
+
+def test_bodies_are_bounded_with_or_without_a_length(origin: Origin) -> None:
+    upstream = Upstream(url(origin), timeout_s=2, max_blob_bytes=100)
+    assert upstream.get("/ok") == b"hello"
+    assert upstream.get("/unsized/100") == b"u" * 100
+    assert upstream.get("/unsized/60", limit=50) is None  # over the item limit: stream it
+    with pytest.raises(TooLarge):
+        list(upstream.open("/unsized/101"))
+    sized = Upstream(url(origin), timeout_s=2, max_blob_bytes=4)
+    with pytest.raises(TooLarge):
+        sized.open("/ok")  # refused on its Content-Length, before any body
+    upstream.close()
+    sized.close()
+
+
+def test_a_relayed_origin_failure_is_an_answer_not_a_peer_failure(origin: Origin) -> None:
+    peer = Peer(Upstream(url(origin), timeout_s=2), max_backoff_s=1.0)
+    with pytest.raises(OriginTimedOut):
+        peer._tracked(lambda: peer._upstream.get("/origin-failed"))
+    assert peer.available()
+    with pytest.raises(Busy):
+        peer._tracked(lambda: peer._upstream.get("/busy"))
+    assert peer.available()
+    with pytest.raises(Unavailable):
+        peer._tracked(lambda: peer._upstream.get("/other"))  # its own 500
+    assert not peer.available()
+    peer.close()
