@@ -1,0 +1,67 @@
+"""A short chaos run (scripts/chaos.sh's module) against a real tier: figures and verdict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SHORT = ["--phase", "6", "--freeze", "3", "--hit-rate", "100", "--miss-rate", "10"]
+SHORT += ["--origin-timeout", "1"]
+
+
+@pytest.fixture(scope="module")
+def chaos(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
+    """Chaos runs the short chaos once and returns its exit code, JSON and stdout."""
+    work = tmp_path_factory.mktemp("chaos")
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.faults.chaos", *SHORT, "--workdir", str(work / "run"),
+         "--output", str(work / "chaos.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    return done.returncode, json.loads((work / "chaos.json").read_text()), done.stdout
+
+
+@pytest.mark.timeout(300)
+def test_chaos_measures_each_fault_and_reports_hits_and_misses_apart(
+    chaos: tuple[int, dict[str, Any], str],
+) -> None:
+    code, result, stdout = chaos
+    phases = result["phases"]
+    assert list(phases) == ["baseline", "member-kill", "origin-kill", "origin-freeze"]
+    for name, phase in phases.items():
+        # Both clients ran their whole schedule: 6 s at 100/s and at 10/s.
+        assert phase["hits"]["requests"] == 600, name
+        assert phase["misses"]["requests"] == 60, name
+        assert phase["hits"]["cache"].get("miss", 0) == 0, name  # the hot blob stays cached
+        assert [e["event"] for e in phase["events"]] == (
+            [] if name == "baseline" else ["inject", "recover", "recovered"]
+        )
+        for event in phase["events"]:
+            assert 0 < event["at_s"] < 6, (name, event)  # inside the attack
+    assert phases["baseline"]["hits"]["failed"] == phases["baseline"]["misses"]["failed"] == 0
+    # While casserver was dead, misses through member 0 failed fast with 502, and no more.
+    origin_kill = phases["origin-kill"]["misses"]
+    assert 0 < origin_kill["failed"] < 60 and origin_kill["timeouts"] == 0
+    assert origin_kill["status_codes"].get("502", 0) == origin_kill["failed"]
+    # The verdict and exit code agree with the figures printed.
+    assert ("PASS" in stdout) == result["pass"] == (code == 0)
+    for line in result["verdict"]:
+        assert line in stdout
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.xfail(
+    reason="today's cacheserver: hits queue behind misses while the origin is frozen, and a "
+    "miss waits origin timeout + 3 s before it fails (issue 8's cacheserver rewrite fixes)",
+    strict=False,
+)
+def test_chaos_holds_the_hit_and_miss_bounds(chaos: tuple[int, dict[str, Any], str]) -> None:
+    code, result, stdout = chaos
+    assert code == 0, stdout
