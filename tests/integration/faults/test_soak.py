@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+from tests.integration.faults.conftest import ScriptRun, run_script
+
 CACHE_BYTES = 8 << 20
 SHORT = ["--duration", "15", "--rate", "20", "--size", "50000", "--hit-ratio", "0.1"]
 SHORT += ["--cache-bytes", str(CACHE_BYTES), "--sample", "0.5"]
 
 
 @pytest.fixture(scope="module")
-def soak(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], str]:
-    """Soak runs the short soak once and returns its exit code, JSON and stdout."""
-    work = tmp_path_factory.mktemp("soak")
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.faults.soak", *SHORT, "--workdir", str(work / "run"),
-         "--output", str(work / "soak.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr[-3000:]
-    return done.returncode, json.loads((work / "soak.json").read_text()), done.stdout
+def soak(tmp_path_factory: pytest.TempPathFactory) -> ScriptRun:
+    """Soak runs the short soak once for the tests of this module."""
+    return run_script("tests.faults.soak", SHORT, tmp_path_factory.mktemp("soak"))
 
 
 @pytest.mark.timeout(300)
 def test_soak_pushes_more_than_the_tier_holds_and_samples_every_member(
-    soak: tuple[int, dict[str, Any], str],
+    soak: ScriptRun,
 ) -> None:
-    code, result, stdout = soak
+    code, result, stdout = soak.code, soak.result, soak.stdout
     # More distinct bytes went through than the three members can hold together.
     assert result["loaded_bytes"] > 1.5 * 3 * CACHE_BYTES
     assert len(result["members"]) == 3
@@ -54,7 +42,7 @@ def test_soak_pushes_more_than_the_tier_holds_and_samples_every_member(
     strict=False,
 )
 def test_soak_keeps_every_member_within_idle_plus_one_and_a_half_cache_bytes(
-    soak: tuple[int, dict[str, Any], str],
+    soak: ScriptRun,
 ) -> None:
-    _, result, stdout = soak
+    result, stdout = soak.result, soak.stdout
     assert all(m["peak_rss"] <= m["bound"] for m in result["members"]), stdout
