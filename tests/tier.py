@@ -45,6 +45,7 @@ class Tier:
     members: list[ServerProcess] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.storage = self.workdir / "cas-data"
         self.origin_port = free_port(self.host)
         self.ports = [free_port(self.host) for _ in range(self.n)]

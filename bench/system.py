@@ -1,0 +1,244 @@
+"""The whole system against nginx: our three-member tier vs three nginx proxy_caches.
+
+Both sit in front of the same casserver; each nginx has its own cache as large as a member's
+CACHE_BYTES (what users would deploy instead). Measured in one go, printed side by side as
+ratios (ours / nginx) and written to JSON:
+
+- cached 25 KB GETs at a fixed rate through one front end (loadclient): throughput, p99;
+- origin loads when 100 clients ask for one cold key at once, spread over the front ends;
+- hit ratio and origin loads for a Zipf workload over more keys than one member holds but
+  fewer than the tier does (a small driver here until loadclient's --keys/--distribution
+  lands);
+- cached GETs while casserver is frozen (SIGSTOP).
+
+Run: ``flock /tmp/cas-bench.lock .venv/bin/python bench/system.py``. The machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import harness
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from tests.faults.loadrun import LoadRun  # noqa: E402
+from tests.tier import Tier, running  # noqa: E402
+
+PROXY_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    proxy_temp_path {prefix}/proxy;
+    client_body_temp_path {prefix}/client_body;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    proxy_cache_path {prefix}/cache keys_zone=cas:10m max_size={cache_bytes} inactive=1d;
+    upstream origin {{ server {origin}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /healthz {{ return 200; }}
+        location /cas/ {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache cas;
+            proxy_cache_valid 200 1d;
+            proxy_cache_lock on;            # one fill per key per instance, as users set it
+            proxy_cache_lock_timeout 30s;
+            proxy_read_timeout 5s;
+            add_header X-Cache $upstream_cache_status;
+        }}
+    }}
+}}
+"""
+
+
+def origin_gets(origin: str) -> int:
+    """Origin_gets counts casserver's successful GETs of blobs (the origin loads)."""
+    text = requests.get(f"{origin}/metrics", timeout=10).text
+    want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
+    return sum(
+        int(s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == "cas_http_requests_total" and want.items() <= s.labels.items()
+    )
+
+
+def start_nginx(root: Path, origin: str, cache_bytes: int, stack: list[Any]) -> str:
+    """Start_nginx starts one proxy_cache instance and returns its base URL."""
+    prefix = root
+    prefix.mkdir(parents=True)
+    port = harness.free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        PROXY_CONF.format(
+            prefix=prefix, port=port, origin=origin.removeprefix("http://"), cache_bytes=cache_bytes
+        )
+    )
+    base = f"http://127.0.0.1:{port}"
+    cm = harness.running(
+        [harness.tool("nginx"), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "err.log")],
+        f"{base}/healthz",
+        prefix / "out.log",
+    )
+    cm.__enter__()
+    stack.append(cm)
+    return base
+
+
+def cached_gets(front: str, origin: str, work: Path, name: str, a: argparse.Namespace) -> Any:
+    run = LoadRun(
+        ["--cas", origin, "--cache", front, "--size", "25000", "--rate", f"{a.rate}/1s",
+         "--duration", f"{a.duration}s", "--hit-ratio", "1.0", "--seed", "7", "--timeout", "5s"],
+        work / f"{name}.json", work / f"{name}.log",
+    )  # fmt: skip
+    return run.wait(a.duration + 120).to_json()
+
+
+def stampede(fronts: list[str], origin: str, clients: int = 100) -> dict[str, int]:
+    """Stampede: clients GET one cold key at once, spread over the front ends."""
+    digest = harness.put(origin, os.urandom(25_000))
+    before = origin_gets(origin)
+    barrier = threading.Barrier(clients)
+
+    def one(i: int) -> int:
+        barrier.wait(30)
+        return requests.get(f"{fronts[i % len(fronts)]}/cas/{digest}", timeout=30).status_code
+
+    with ThreadPoolExecutor(clients) as pool:
+        codes = list(pool.map(one, range(clients)))
+    return {"origin_loads": origin_gets(origin) - before, "ok": codes.count(200)}
+
+
+def zipf(fronts: list[str], origin: str, a: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
+    """Zipf: a.keys blobs, popularity ~ 1/rank^s, each request to a random front end."""
+    rng = random.Random(seed)
+    digests = [harness.put(origin, rng.randbytes(a.zipf_size)) for _ in range(a.keys)]
+    weights = [1 / (rank + 1) ** a.zipf_s for rank in range(a.keys)]
+    picks = rng.choices(range(a.keys), weights, k=a.zipf_requests)
+    fronts_for = [rng.randrange(len(fronts)) for _ in picks]
+    before = origin_gets(origin)
+    errors = 0
+    with requests.Session() as http:
+        for key, f in zip(picks, fronts_for, strict=True):
+            errors += http.get(f"{fronts[f]}/cas/{digests[key]}", timeout=30).status_code != 200
+    loads = origin_gets(origin) - before
+    return {
+        "requests": a.zipf_requests,
+        "origin_loads": loads,
+        "hit_ratio": 1 - loads / a.zipf_requests,
+        "errors": errors,
+    }
+
+
+def frozen(front: str, tier: Tier, work: Path, name: str, a: argparse.Namespace) -> Any:
+    """Frozen: cached GETs through front while casserver is SIGSTOPped."""
+    run = LoadRun(
+        ["--cas", tier.origin_url, "--cache", front, "--size", "25000", "--rate", "100/1s",
+         "--duration", f"{a.freeze}s", "--hit-ratio", "1.0", "--seed", "7", "--timeout", "5s"],
+        work / f"{name}.json", work / f"{name}.log",
+    )  # fmt: skip
+    # The blob (seed 7) is stored and cached already: the client's upload answers 200 quickly.
+    threading.Timer(0.5, tier.origin.signal, args=(signal.SIGSTOP,)).start()
+    try:
+        return run.wait(a.freeze + 120).to_json()
+    finally:
+        tier.origin.signal(signal.SIGCONT)
+
+
+def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
+    env = {"CACHE_BYTES": str(a.cache_bytes), "LOG_LEVEL": "WARNING"}
+    stack: list[Any] = []
+    with running(Tier(work / "tier", member_env=env)) as tier:
+        try:
+            nginxes = [
+                start_nginx(work / f"nginx{i}", tier.origin_url, a.cache_bytes, stack)
+                for i in range(3)
+            ]
+            out: dict[str, Any] = {"ours": {}, "nginx": {}}
+            for side, fronts in (("ours", tier.urls), ("nginx", nginxes)):
+                print(f"system: {side} ...", file=sys.stderr, flush=True)
+                out[side]["cached_get"] = cached_gets(fronts[0], tier.origin_url, work, side, a)
+                out[side]["stampede"] = stampede(fronts, tier.origin_url)
+                out[side]["zipf"] = zipf(fronts, tier.origin_url, a)
+                out[side]["frozen_origin"] = frozen(fronts[0], tier, work, f"{side}-frozen", a)
+            return out
+        finally:
+            for cm in reversed(stack):
+                cm.__exit__(None, None, None)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}x" if theirs else "n/a"
+
+
+def print_table(out: dict[str, Any]) -> None:
+    o, n = out["ours"], out["nginx"]
+    rows = [
+        ("cached GET ok /s", o["cached_get"]["throughput"], n["cached_get"]["throughput"]),
+        ("cached GET p99 ms", o["cached_get"]["p99_s"] * 1e3, n["cached_get"]["p99_s"] * 1e3),
+        ("cached GET failed", o["cached_get"]["failed"], n["cached_get"]["failed"]),
+        ("cold key x100: origin loads", o["stampede"]["origin_loads"],
+         n["stampede"]["origin_loads"]),
+        ("zipf hit ratio", o["zipf"]["hit_ratio"], n["zipf"]["hit_ratio"]),
+        ("zipf origin loads", o["zipf"]["origin_loads"], n["zipf"]["origin_loads"]),
+        ("frozen origin: hits failed", o["frozen_origin"]["failed"],
+         n["frozen_origin"]["failed"]),
+        ("frozen origin: p99 ms", o["frozen_origin"]["p99_s"] * 1e3,
+         n["frozen_origin"]["p99_s"] * 1e3),
+    ]  # fmt: skip
+    print(f"{'figure':<30} {'ours':>12} {'nginx':>12} {'ours/nginx':>11}")
+    for label, ours, theirs in rows:
+        print(f"{label:<30} {ours:>12.4g} {theirs:>12.4g} {ratio(ours, theirs):>11}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=int, default=1000, help="cached GETs per second")
+    p.add_argument("--duration", type=int, default=10, help="seconds of cached GETs")
+    p.add_argument("--cache-bytes", type=int, default=16 << 20, help="per member and per nginx")
+    p.add_argument("--keys", type=int, default=800, help="Zipf keys")
+    p.add_argument("--zipf-size", type=int, default=50_000, help="Zipf blob bytes")
+    p.add_argument("--zipf-s", type=float, default=0.8, help="Zipf exponent")
+    p.add_argument("--zipf-requests", type=int, default=4000)
+    p.add_argument("--freeze", type=int, default=5, help="seconds of GETs with casserver frozen")
+    p.add_argument("--output", type=Path, default=Path("bench-system.json"))
+    a = p.parse_args()
+    working_set = a.keys * a.zipf_size
+    print(f"system: Zipf working set {working_set >> 20} MiB; one cache {a.cache_bytes >> 20} "
+          f"MiB, the tier {3 * a.cache_bytes >> 20} MiB", file=sys.stderr)  # fmt: skip
+    with harness.workdir("cas-system-") as work:
+        out = measure(a, work)
+    for side in ("ours", "nginx"):
+        cg = out[side]["cached_get"]
+        cg["throughput"] = (cg["requests"] - cg["failed"]) / a.duration
+    out["settings"] = {k: str(v) for k, v in vars(a).items()}
+    print_table(out)
+    a.output.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"system: figures in {a.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
