@@ -17,6 +17,7 @@ Run: ``flock /tmp/cas-bench.lock .venv/bin/python bench/system.py``. The machine
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -154,12 +155,19 @@ def zipf(fronts: list[str], origin: str, a: argparse.Namespace, seed: int = 3) -
 
 def frozen(front: str, tier: Tier, work: Path, name: str, a: argparse.Namespace) -> Any:
     """Frozen: cached GETs through front while casserver is SIGSTOPped."""
+    blob = work / "frozen.blob"
+    if not blob.exists():
+        blob.write_bytes(os.urandom(25_000))
+        harness.put(tier.origin_url, blob.read_bytes())
+    requests.get(
+        f"{front}/cas/{hashlib.sha256(blob.read_bytes()).hexdigest()}", timeout=10
+    ).raise_for_status()
     run = LoadRun(
-        ["--cas", tier.origin_url, "--cache", front, "--size", "25000", "--rate", "100/1s",
-         "--duration", f"{a.freeze}s", "--hit-ratio", "1.0", "--seed", "7", "--timeout", "5s"],
+        ["--cas", tier.origin_url, "--cache", front, "--file", str(blob), "--skip-upload",
+         "--rate", "100/1s", "--duration", f"{a.freeze}s", "--timeout", "5s"],
         work / f"{name}.json", work / f"{name}.log",
     )  # fmt: skip
-    # The blob (seed 7) is stored and cached already: the client's upload answers 200 quickly.
+    # Stored and cached already, so nothing needs the origin before the freeze.
     threading.Timer(0.5, tier.origin.signal, args=(signal.SIGSTOP,)).start()
     try:
         return run.wait(a.freeze + 120).to_json()
