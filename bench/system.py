@@ -24,7 +24,10 @@ import random
 import signal
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from tests.faults.loadrun import LoadRun  # noqa: E402
 from tests.tier import Tier, running  # noqa: E402
+
+FROZEN_MISSES = 5
 
 PROXY_CONF = """\
 daemon off;
@@ -86,34 +91,31 @@ def origin_gets(origin: str) -> int:
     )
 
 
-def start_nginx(root: Path, origin: str, cache_bytes: int, stack: list[Any]) -> str:
-    """Start_nginx starts one proxy_cache instance and returns its base URL."""
-    prefix = root
-    prefix.mkdir(parents=True)
+@contextmanager
+def proxy_cache(root: Path, origin: str, cache_bytes: int) -> Iterator[str]:
+    """Proxy_cache runs one nginx proxy_cache instance in front of origin; yields its URL."""
+    root.mkdir(parents=True)
     port = harness.free_port()
-    conf = prefix / "nginx.conf"
+    conf = root / "nginx.conf"
     conf.write_text(
         PROXY_CONF.format(
-            prefix=prefix, port=port, origin=origin.removeprefix("http://"), cache_bytes=cache_bytes
+            prefix=root, port=port, origin=origin.removeprefix("http://"), cache_bytes=cache_bytes
         )
     )
     base = f"http://127.0.0.1:{port}"
-    cm = harness.running(
-        [harness.tool("nginx"), "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "err.log")],
-        f"{base}/healthz",
-        prefix / "out.log",
-    )
-    cm.__enter__()
-    stack.append(cm)
-    return base
+    argv = [harness.tool("nginx"), "-p", str(root), "-c", str(conf), "-e", str(root / "err.log")]
+    with harness.running(argv, f"{base}/healthz", root / "out.log"):
+        yield base
 
 
-def cached_gets(front: str, origin: str, work: Path, name: str, a: argparse.Namespace) -> Any:
-    run = LoadRun(
-        ["--cas", origin, "--cache", front, "--size", "25000", "--rate", f"{a.rate}/1s",
-         "--duration", f"{a.duration}s", "--hit-ratio", "1.0", "--seed", "7", "--timeout", "5s"],
-        work / f"{name}.json", work / f"{name}.log",
-    )  # fmt: skip
+def cached_gets(
+    front: str, origin: str, work: Path, name: str, a: argparse.Namespace, rate: int
+) -> Any:
+    """Cached_gets: loadclient GETs one cached 25 KB blob through front (rate 0: closed)."""
+    args = ["--cas", origin, "--cache", front, "--size", "25000", "--rate", f"{rate}/1s"]
+    args += ["--duration", f"{a.duration}s", "--hit-ratio", "1.0", "--seed", "7"]
+    args += ["--timeout", "5s", "--connections", "32"]
+    run = LoadRun(args, work / f"{name}.json", work / f"{name}.log")
     return run.wait(a.duration + 120).to_json()
 
 
@@ -168,37 +170,54 @@ def frozen(front: str, tier: Tier, work: Path, name: str, a: argparse.Namespace)
         work / f"{name}.json", work / f"{name}.log",
     )  # fmt: skip
     # Stored and cached already, so nothing needs the origin before the freeze.
+    fresh = [harness.put(tier.origin_url, os.urandom(25_000)) for _ in range(FROZEN_MISSES)]
     threading.Timer(0.5, tier.origin.signal, args=(signal.SIGSTOP,)).start()
     try:
-        return run.wait(a.freeze + 120).to_json()
+        time.sleep(1.0)
+        with ThreadPoolExecutor(FROZEN_MISSES) as pool:
+            misses = list(pool.map(lambda d: timed_get(f"{front}/cas/{d}"), fresh))
+        result: dict[str, Any] = run.wait(a.freeze + 120).to_json()
     finally:
         tier.origin.signal(signal.SIGCONT)
+    result["misses"] = [{"status": code, "seconds": round(t, 2)} for code, t in misses]
+    return result
+
+
+def timed_get(url: str) -> tuple[int, float]:
+    """Timed_get is one GET's status (0 when no answer within 30 s) and how long it took."""
+    start = time.monotonic()
+    try:
+        code = requests.get(url, timeout=30).status_code
+    except requests.RequestException:
+        code = 0
+    return code, time.monotonic() - start
 
 
 def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
     env = {"CACHE_BYTES": str(a.cache_bytes), "LOG_LEVEL": "WARNING"}
-    stack: list[Any] = []
-    with running(Tier(work / "tier", member_env=env)) as tier:
-        try:
-            nginxes = [
-                start_nginx(work / f"nginx{i}", tier.origin_url, a.cache_bytes, stack)
-                for i in range(3)
-            ]
-            out: dict[str, Any] = {"ours": {}, "nginx": {}}
-            for side, fronts in (("ours", tier.urls), ("nginx", nginxes)):
-                print(f"system: {side} ...", file=sys.stderr, flush=True)
-                out[side]["cached_get"] = cached_gets(fronts[0], tier.origin_url, work, side, a)
-                out[side]["stampede"] = stampede(fronts, tier.origin_url)
-                out[side]["zipf"] = zipf(fronts, tier.origin_url, a)
-                out[side]["frozen_origin"] = frozen(fronts[0], tier, work, f"{side}-frozen", a)
-            return out
-        finally:
-            for cm in reversed(stack):
-                cm.__exit__(None, None, None)
+    with running(Tier(work / "tier", member_env=env)) as tier, ExitStack() as stack:
+        nginxes = [
+            stack.enter_context(proxy_cache(work / f"nginx{i}", tier.origin_url, a.cache_bytes))
+            for i in range(3)
+        ]
+        out: dict[str, Any] = {"ours": {}, "nginx": {}}
+        for side, fronts in (("ours", tier.urls), ("nginx", nginxes)):
+            print(f"system: {side} ...", file=sys.stderr, flush=True)
+            origin = tier.origin_url
+            out[side]["cached_get"] = cached_gets(fronts[0], origin, work, side, a, a.rate)
+            out[side]["cached_get_max"] = cached_gets(fronts[0], origin, work, f"{side}-max", a, 0)
+            out[side]["stampede"] = stampede(fronts, tier.origin_url)
+            out[side]["zipf"] = zipf(fronts, tier.origin_url, a)
+            out[side]["frozen_origin"] = frozen(fronts[0], tier, work, f"{side}-frozen", a)
+        return out
 
 
 def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
+
+
+def slowest(side: dict[str, Any]) -> float:
+    return float(max(m["seconds"] for m in side["frozen_origin"]["misses"]))
 
 
 def print_table(out: dict[str, Any]) -> None:
@@ -207,6 +226,8 @@ def print_table(out: dict[str, Any]) -> None:
         ("cached GET ok /s", o["cached_get"]["throughput"], n["cached_get"]["throughput"]),
         ("cached GET p99 ms", o["cached_get"]["p99_s"] * 1e3, n["cached_get"]["p99_s"] * 1e3),
         ("cached GET failed", o["cached_get"]["failed"], n["cached_get"]["failed"]),
+        ("cached GET max /s (closed)", o["cached_get_max"]["throughput"],
+         n["cached_get_max"]["throughput"]),
         ("cold key x100: origin loads", o["stampede"]["origin_loads"],
          n["stampede"]["origin_loads"]),
         ("zipf hit ratio", o["zipf"]["hit_ratio"], n["zipf"]["hit_ratio"]),
@@ -215,6 +236,7 @@ def print_table(out: dict[str, Any]) -> None:
          n["frozen_origin"]["failed"]),
         ("frozen origin: p99 ms", o["frozen_origin"]["p99_s"] * 1e3,
          n["frozen_origin"]["p99_s"] * 1e3),
+        ("frozen origin: slowest miss s", slowest(o), slowest(n)),
     ]  # fmt: skip
     print(f"{'figure':<30} {'ours':>12} {'nginx':>12} {'ours/nginx':>11}")
     for label, ours, theirs in rows:
@@ -239,8 +261,9 @@ def main() -> int:
     with harness.workdir("cas-system-") as work:
         out = measure(a, work)
     for side in ("ours", "nginx"):
-        cg = out[side]["cached_get"]
-        cg["throughput"] = (cg["requests"] - cg["failed"]) / a.duration
+        for run in ("cached_get", "cached_get_max"):
+            cg = out[side][run]
+            cg["throughput"] = (cg["requests"] - cg["failed"]) / a.duration
     out["settings"] = {k: str(v) for k, v in vars(a).items()}
     print_table(out)
     a.output.write_text(json.dumps(out, indent=2) + "\n")
