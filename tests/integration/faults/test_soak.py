@@ -37,7 +37,7 @@ def test_soak_pushes_more_than_the_tier_holds_and_samples_every_member(
 
 @pytest.mark.timeout(300)
 @pytest.mark.xfail(
-    reason="today's cacheserver peaks at ~1.4-1.6x CACHE_BYTES over idle with 50 KB blobs "
+    reason="today's cacheserver peaks at 1.4-2.0x CACHE_BYTES over idle (50-64 KB blobs) "
     "(allocator slack, values copied on fill); issue 8's memory work brings it within 1.5x",
     strict=False,
 )

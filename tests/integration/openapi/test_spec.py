@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,14 +22,19 @@ from tests.tier import Tier, running
 METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH"}
 
 
+def template(path: str) -> str:
+    """Template drops path parameter names, which never reach the wire: /ac/{} for /ac/{x}."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
 def described(schema: OpenApiSchema) -> set[tuple[str, str]]:
-    return {(op.ok().path, op.ok().method.upper()) for op in schema.get_all_operations()}
+    return {(template(op.ok().path), op.ok().method.upper()) for op in schema.get_all_operations()}
 
 
 def test_every_casserver_route_is_described(cas_schema: OpenApiSchema, tmp_path: Path) -> None:
     app = create_app(Config(storage_dir=tmp_path))
     served = {
-        (route.path, method.method)
+        (template(route.path), method.method)
         for route in inspect.inspect_routes(app)
         for method in route.methods
         if method.method in METHODS and not method.internal
