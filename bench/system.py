@@ -253,7 +253,7 @@ def main() -> int:
     p.add_argument("--zipf-s", type=float, default=0.8, help="Zipf exponent")
     p.add_argument("--zipf-requests", type=int, default=4000)
     p.add_argument("--freeze", type=int, default=5, help="seconds of GETs with casserver frozen")
-    p.add_argument("--output", type=Path, default=Path("bench-system.json"))
+    p.add_argument("--output", type=Path, default=ROOT / "run" / "bench-system.json")
     a = p.parse_args()
     working_set = a.keys * a.zipf_size
     print(f"system: Zipf working set {working_set >> 20} MiB; one cache {a.cache_bytes >> 20} "
@@ -266,6 +266,7 @@ def main() -> int:
             cg["throughput"] = (cg["requests"] - cg["failed"]) / a.duration
     out["settings"] = {k: str(v) for k, v in vars(a).items()}
     print_table(out)
+    a.output.parent.mkdir(parents=True, exist_ok=True)
     a.output.write_text(json.dumps(out, indent=2) + "\n")
     print(f"system: figures in {a.output}", file=sys.stderr)
     return 0
