@@ -20,7 +20,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import signal
 import sys
 import threading
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+import zipfload  # noqa: E402
 
 from tests.faults.loadrun import LoadRun  # noqa: E402
 from tests.tier import Tier, running  # noqa: E402
@@ -79,18 +78,6 @@ http {{
 """
 
 
-def origin_gets(origin: str) -> int:
-    """Origin_gets counts casserver's successful GETs of blobs (the origin loads)."""
-    text = requests.get(f"{origin}/metrics", timeout=10).text
-    want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
-    return sum(
-        int(s.value)
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-        if s.name == "cas_http_requests_total" and want.items() <= s.labels.items()
-    )
-
-
 @contextmanager
 def proxy_cache(root: Path, origin: str, cache_bytes: int) -> Iterator[str]:
     """Proxy_cache runs one nginx proxy_cache instance in front of origin; yields its URL."""
@@ -122,7 +109,7 @@ def cached_gets(
 def stampede(fronts: list[str], origin: str, clients: int = 100) -> dict[str, int]:
     """Stampede: clients GET one cold key at once, spread over the front ends."""
     digest = harness.put(origin, os.urandom(25_000))
-    before = origin_gets(origin)
+    before = zipfload.origin_gets(origin)
     barrier = threading.Barrier(clients)
 
     def one(i: int) -> int:
@@ -131,28 +118,7 @@ def stampede(fronts: list[str], origin: str, clients: int = 100) -> dict[str, in
 
     with ThreadPoolExecutor(clients) as pool:
         codes = list(pool.map(one, range(clients)))
-    return {"origin_loads": origin_gets(origin) - before, "ok": codes.count(200)}
-
-
-def zipf(fronts: list[str], origin: str, a: argparse.Namespace, seed: int = 3) -> dict[str, Any]:
-    """Zipf: a.keys blobs, popularity ~ 1/rank^s, each request to a random front end."""
-    rng = random.Random(seed)
-    digests = [harness.put(origin, rng.randbytes(a.zipf_size)) for _ in range(a.keys)]
-    weights = [1 / (rank + 1) ** a.zipf_s for rank in range(a.keys)]
-    picks = rng.choices(range(a.keys), weights, k=a.zipf_requests)
-    fronts_for = [rng.randrange(len(fronts)) for _ in picks]
-    before = origin_gets(origin)
-    errors = 0
-    with requests.Session() as http:
-        for key, f in zip(picks, fronts_for, strict=True):
-            errors += http.get(f"{fronts[f]}/cas/{digests[key]}", timeout=30).status_code != 200
-    loads = origin_gets(origin) - before
-    return {
-        "requests": a.zipf_requests,
-        "origin_loads": loads,
-        "hit_ratio": 1 - loads / a.zipf_requests,
-        "errors": errors,
-    }
+    return {"origin_loads": zipfload.origin_gets(origin) - before, "ok": codes.count(200)}
 
 
 def frozen(front: str, tier: Tier, work: Path, name: str, a: argparse.Namespace) -> Any:
@@ -207,7 +173,7 @@ def measure(a: argparse.Namespace, work: Path) -> dict[str, Any]:
             out[side]["cached_get"] = cached_gets(fronts[0], origin, work, side, a, a.rate)
             out[side]["cached_get_max"] = cached_gets(fronts[0], origin, work, f"{side}-max", a, 0)
             out[side]["stampede"] = stampede(fronts, tier.origin_url)
-            out[side]["zipf"] = zipf(fronts, tier.origin_url, a)
+            out[side]["zipf"] = zipfload.run(fronts, tier.origin_url, a, work, side)
             out[side]["frozen_origin"] = frozen(fronts[0], tier, work, f"{side}-frozen", a)
         return out
 
@@ -241,6 +207,7 @@ def print_table(out: dict[str, Any]) -> None:
     print(f"{'figure':<30} {'ours':>12} {'nginx':>12} {'ours/nginx':>11}")
     for label, ours, theirs in rows:
         print(f"{label:<30} {ours:>12.4g} {theirs:>12.4g} {ratio(ours, theirs):>11}")
+    print(f"Zipf workload driven by {o['zipf']['driver']}")
 
 
 def main() -> int:
@@ -252,6 +219,7 @@ def main() -> int:
     p.add_argument("--zipf-size", type=int, default=50_000, help="Zipf blob bytes")
     p.add_argument("--zipf-s", type=float, default=0.8, help="Zipf exponent")
     p.add_argument("--zipf-requests", type=int, default=4000)
+    p.add_argument("--zipf-rate", type=int, default=400, help="Zipf requests/s (loadclient)")
     p.add_argument("--freeze", type=int, default=5, help="seconds of GETs with casserver frozen")
     p.add_argument("--output", type=Path, default=ROOT / "run" / "bench-system.json")
     a = p.parse_args()
