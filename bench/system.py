@@ -39,7 +39,7 @@ import requests  # noqa: E402
 import zipfload  # noqa: E402
 
 from tests.faults.loadrun import LoadRun  # noqa: E402
-from tests.tier import Tier, running  # noqa: E402
+from tests.tier import Tier, origin_gets, running  # noqa: E402
 
 FROZEN_MISSES = 5
 
@@ -109,7 +109,7 @@ def cached_gets(
 def stampede(fronts: list[str], origin: str, clients: int = 100) -> dict[str, int]:
     """Stampede: clients GET one cold key at once, spread over the front ends."""
     digest = harness.put(origin, os.urandom(25_000))
-    before = zipfload.origin_gets(origin)
+    before = origin_gets(origin)
     barrier = threading.Barrier(clients)
 
     def one(i: int) -> int:
@@ -118,7 +118,7 @@ def stampede(fronts: list[str], origin: str, clients: int = 100) -> dict[str, in
 
     with ThreadPoolExecutor(clients) as pool:
         codes = list(pool.map(one, range(clients)))
-    return {"origin_loads": zipfload.origin_gets(origin) - before, "ok": codes.count(200)}
+    return {"origin_loads": origin_gets(origin) - before, "ok": codes.count(200)}
 
 
 def frozen(front: str, tier: Tier, work: Path, name: str, a: argparse.Namespace) -> Any:

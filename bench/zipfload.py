@@ -19,9 +19,9 @@ from typing import Any
 
 import harness
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.loadrun import LoadRun
+from tests.tier import origin_gets
 
 
 @functools.cache
@@ -111,15 +111,3 @@ def by_driver(
             front = fronts[rng.randrange(len(fronts))]
             errors += http.get(f"{front}/cas/{digests[key]}", timeout=30).status_code != 200
     return a.zipf_requests, errors, loads() - before
-
-
-def origin_gets(origin: str) -> int:
-    """Origin_gets counts casserver's successful GETs of blobs (the origin loads)."""
-    text = requests.get(f"{origin}/metrics", timeout=10).text
-    want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
-    return sum(
-        int(s.value)
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-        if s.name == "cas_http_requests_total" and want.items() <= s.labels.items()
-    )

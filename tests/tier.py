@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.support import PYTHON, ServerProcess, free_port
 
 HOST = "127.0.0.1"
@@ -150,3 +153,15 @@ def group_rss_bytes(proc: ServerProcess) -> int:
         if int(stat.rsplit(")", 1)[1].split()[2]) == proc.proc.pid:
             total += resident_pages * page
     return total
+
+
+def origin_gets(origin_url: str) -> int:
+    """Origin_gets counts casserver's successful GETs of blobs: the loads caches made."""
+    text = requests.get(f"{origin_url}/metrics", timeout=10).text
+    want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "cas_http_requests_total" and want.items() <= sample.labels.items()
+    )
