@@ -13,6 +13,7 @@ from casserver.config import Config
 from casserver.ingest import Ingest
 from casserver.metrics import Metrics, exposition_registry
 from casserver.resources import BlobCollection, BlobResource, UploadLimits
+from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
 
 
@@ -21,11 +22,12 @@ def create_app(
     *,
     store: BlobStore | None = None,
     registry: CollectorRegistry | None = None,
+    metrics: Metrics | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Create_app builds the app over store (default: config.storage_dir) and registry."""
     store = store or BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = metrics or Metrics(registry)
     if config.metrics_dir is None:
         # Alone in this process: count what is on disk now. Under gunicorn the master
         # does it once for all workers (see lifecycle).
@@ -35,7 +37,9 @@ def create_app(
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http])
     problem.install(app)
     errors.install(app)
-    limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s)
+    limits = UploadLimits(
+        config.max_blob_bytes, config.body_timeout_s, UploadSlots(config.max_uploads)
+    )
     app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, limits))
     app.add_route("/cas", BlobCollection(ingest, limits))
     health.add_routes(
