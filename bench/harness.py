@@ -66,6 +66,11 @@ def tool(name: str) -> str:
     return path
 
 
+def pinned(cpu: int | None, argv: Sequence[str]) -> list[str]:
+    """Pinned prefixes argv with ``taskset -c cpu`` (nothing when cpu is None)."""
+    return list(argv) if cpu is None else [tool("taskset"), "-c", str(cpu), *argv]
+
+
 def free_port() -> int:
     """Free_port returns a loopback TCP port that nothing listens on right now."""
     with socket.socket() as s:
@@ -161,6 +166,7 @@ def nginx(
     keepalive_timeout_s: int = 75,
     headers: Mapping[str, str] | None = None,
     binary: str | None = None,
+    cpu: int | None = None,
 ) -> Iterator[str]:
     """Nginx serves root/www on a free loopback port and yields its base URL."""
     # headers are added to /cas/ responses; nginx's own files go in root/nginx.
@@ -182,7 +188,7 @@ def nginx(
             add_headers=add_headers,
         )
     )
-    argv = [binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)]
+    argv = pinned(cpu, [binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)])
     base = f"http://127.0.0.1:{port}"
     with running([*argv, "-e", str(prefix / "error.log")], f"{base}/healthz", prefix / "out.log"):
         yield base
@@ -204,11 +210,13 @@ def wrk(
     connections: int,
     duration_s: float,
     fail_on_non_2xx: bool = False,
+    cpu: int | None = None,
 ) -> WrkResult:
-    """Wrk runs one load on url; with fail_on_non_2xx, any Non-2xx response raises."""
+    """Wrk runs one load on url (pinned to cpu if given); with fail_on_non_2xx, Non-2xx raise."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    argv = [tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url]
     out = subprocess.run(
-        [tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
+        pinned(cpu, argv),
         capture_output=True,
         text=True,
         check=True,
