@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
-from urllib.parse import unquote_to_bytes
 from wsgiref.types import WSGIApplication, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry
@@ -108,7 +107,8 @@ def wsgi_environ(scope: Any, body: Any) -> WSGIEnvironment:
     environ: WSGIEnvironment = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(scope.path).decode("latin-1"),
+        # Granian has percent-decoded the path already; PEP 3333 wants its bytes as latin-1.
+        "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
         "QUERY_STRING": scope.query_string,
         "SERVER_NAME": server_host,
         "SERVER_PORT": server_port,
