@@ -76,20 +76,21 @@ class Uploads:
         return per_thread * parallel * UPLOAD_BYTES / elapsed / 1e6
 
 
-def casserver(root: Path, server: str, workers: int) -> tuple[list[str], int]:
+def casserver(store: Path, server: str, workers: int) -> tuple[list[str], int]:
     port = harness.free_port()
     argv = [sys.executable, "-m", "casserver", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--storage", str(root / f"cas-{server}"), "--workers", str(workers)]
+    argv += ["--storage", str(store), "--workers", str(workers)]
     return harness.pinned(SERVER_CPU, [*argv, "--server", server]), port
 
 
-def clear_blobs(root: Path, server: str) -> None:
-    """Clear_blobs removes a server's blobs between upload runs (it keeps no index).
+def clear_blobs(store: Path, keep: set[str]) -> None:
+    """Clear_blobs removes uploaded blobs between upload runs (casserver keeps no index).
 
     The fan-out directories stay: a running server remembers it made them durable.
     """
-    for blob in (root / f"cas-{server}").glob("sha*/*/*"):
-        blob.unlink()
+    for blob in store.glob("sha*/*/*"):
+        if blob.name not in keep:
+            blob.unlink()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -100,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="casserver workers (one core)")
     p.add_argument("--uploads", type=int, default=256, help="1 MiB blobs per upload run")
     p.add_argument("--parallel", type=int, default=16, help="concurrent uploads")
+    p.add_argument(
+        "--store-in",
+        type=Path,
+        help="directory for casserver's blobs (default: the bench's temp dir); a tmpfs "
+        "such as /dev/shm takes the disk's fsyncs out of the upload figure",
+    )
     args = p.parse_args(argv)
     for name in ("wrk", "nginx", "taskset"):
         harness.tool(name)
@@ -111,8 +118,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         names = {label: harness.write_blob(root, data) for label, data in blobs.items()}
         bases: dict[str, str] = {}
         ports: dict[str, int] = {}
+        stores: dict[str, Path] = {}
         for server in ("granian", "gunicorn"):
-            cas_argv, port = casserver(root, server, args.workers)
+            stores[server] = (
+                stack.enter_context(harness.workdir("bench-cas-store-", parent=args.store_in))
+                if args.store_in
+                else root / f"cas-{server}"
+            )
+            cas_argv, port = casserver(stores[server], server, args.workers)
             base = f"http://127.0.0.1:{port}"
             stack.enter_context(
                 harness.running(cas_argv, f"{base}/healthz", root / f"{server}.log", env)
@@ -133,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         def put(server: str) -> Callable[[], float]:
             def run() -> float:
-                clear_blobs(root, server)
+                clear_blobs(stores[server], set(names.values()))
                 return uploads.run(ports[server], args.parallel, args.uploads)
 
             return run
@@ -158,6 +171,7 @@ def report(best: dict[tuple[str, str], float], args: argparse.Namespace) -> None
         f"servers on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}; wrk -t1 -c{args.connections} "
         f"-d{args.duration_s:g}s; best of {args.rounds} interleaved rounds; casserver "
         f"{args.workers} worker(s); uploads: {args.parallel} parallel, {args.uploads} x 1 MiB"
+        f" stored in {args.store_in or 'the temp dir'}"
     )
     print(f"{'load':<11} {'nginx':>9} {'granian':>9} {'ratio':>6} {'gunicorn':>9} {'ratio':>6}")
     for label in SIZES:

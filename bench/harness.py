@@ -79,9 +79,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def workdir(prefix: str) -> Iterator[Path]:
-    """Workdir yields a fresh temporary directory and removes it afterwards."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+def workdir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
+    """Workdir yields a fresh temporary directory (in parent if given) and removes it after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     root.chmod(0o755)  # nginx started as root serves files as an unprivileged worker user
     try:
         yield root
