@@ -86,7 +86,9 @@ class BodyReader:
         if wait_s <= 0:
             raise self._too_slow(now)
         try:
-            chunk: bytes = await asyncio.wait_for(anext(self._chunks), wait_s)
+            # A timeout scope, not wait_for: no extra task per body chunk.
+            async with asyncio.timeout(wait_s):
+                chunk: bytes = await anext(self._chunks)
         except StopAsyncIteration:
             return None
         except TimeoutError:
