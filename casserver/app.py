@@ -29,7 +29,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = metrics or Metrics(registry)
     if config.metrics_dir is None:
-        # Alone in this process: count what is on disk now. Under gunicorn the master
+        # Alone in this process: count what is on disk now. Under a server the main process
         # does it once for all workers (see lifecycle).
         metrics.storage.add(*store.usage())
     ingest = Ingest(store, metrics)

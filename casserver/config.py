@@ -1,6 +1,6 @@
 """Casserver configuration: one frozen dataclass, read from the environment in one place.
 
-This module imports nothing from prometheus_client: the gunicorn master reads it
+This module imports nothing from prometheus_client: the main process reads it
 before it has chosen where multiprocess metrics live (see ``lifecycle``).
 """
 
@@ -80,7 +80,7 @@ class Config:
     threads: int = 8
     access_log: bool = False
     log_level: str = "INFO"
-    # Set by the gunicorn master so every worker's metrics land in one place.
+    # Set by the main process so every worker's metrics land in one place.
     metrics_dir: Path | None = None
 
     def __post_init__(self) -> None:

@@ -90,7 +90,8 @@ def open_body(req: falcon.Request, max_bytes: int, timeout_s: float | None = Non
     """Open_body checks an upload's headers and returns its blob bytes as a stream.
 
     Header problems (411, 413) are raised here, before any byte is read. Under
-    gunicorn, a read that waits longer than timeout_s ends the upload as truncated.
+    gunicorn, a read that waits longer than timeout_s ends the upload as truncated (under
+    granian the RSGI front's ``BodyReader`` applies it, and the minimum rate).
     """
     sock = req.env.get("gunicorn.socket")
     if timeout_s is not None and sock is not None:
