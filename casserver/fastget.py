@@ -4,7 +4,9 @@ Falcon's request and response objects cost more than the rest of a small GET, an
 stored blob needs neither: this path stats the file and lets granian send it (from
 Rust, off the Python threads), with the same headers, Range, ETag and 304 answers as
 the Falcon resource. Anything it does not answer with a blob (a bad digest, a missing
-blob, an unsatisfiable range) goes to Falcon, which words the problem+json.
+blob, an unsatisfiable range) goes to Falcon, which words the problem+json. A check
+Falcon makes on reads (a read token, say) must be made here too, or ``serve`` must
+return False for the requests it applies to.
 """
 
 from __future__ import annotations
