@@ -54,4 +54,12 @@ def _run(config: Config) -> None:
     )
     # The loader returns an RSGI object (it has __rsgi__), which granian's hints do not name.
     loader = partial(rsgi.load, config)
-    server.serve(target_loader=loader, wrap_loader=False)  # type: ignore[arg-type]
+    try:
+        server.serve(target_loader=loader, wrap_loader=False)  # type: ignore[arg-type]
+    except SystemExit as exc:
+        # A stop signal sent to the whole process group (Ctrl-C in a terminal, a test
+        # harness) reaches the workers too; one that exits before the main process asks
+        # it to looks like a crash to granian, which then exits 1 on a clean stop.
+        if exc.code == 1 and server.interrupt_signal:
+            return
+        raise
