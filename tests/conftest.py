@@ -62,6 +62,9 @@ def casserver(spawn: Spawn, tmp_path: Path) -> Callable[..., ServerProcess]:
         ]  # fmt: skip
         if server is not None:
             argv += ["--server", server]
+        # Its metrics directory goes in the test's tmp dir: one a SIGKILLed server leaves
+        # is then pytest's to clean, not /tmp's to collect.
+        env = {"TMPDIR": str(tmp_path), **(env or {})}
         return spawn(
             argv, base_url=f"http://127.0.0.1:{port}", env=env, name="casserver", start=start
         )
