@@ -66,6 +66,11 @@ def tool(name: str) -> str:
     return path
 
 
+def pinned(cpu: int | None, argv: Sequence[str]) -> list[str]:
+    """Pinned prefixes argv with ``taskset -c cpu`` (nothing when cpu is None)."""
+    return list(argv) if cpu is None else [tool("taskset"), "-c", str(cpu), *argv]
+
+
 def free_port() -> int:
     """Free_port returns a loopback TCP port that nothing listens on right now."""
     with socket.socket() as s:
@@ -74,9 +79,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def workdir(prefix: str) -> Iterator[Path]:
-    """Workdir yields a fresh temporary directory and removes it afterwards."""
-    root = Path(tempfile.mkdtemp(prefix=prefix))
+def workdir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
+    """Workdir yields a fresh temporary directory (in parent if given) and removes it after."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     root.chmod(0o755)  # nginx started as root serves files as an unprivileged worker user
     try:
         yield root
@@ -162,6 +167,7 @@ def nginx(
     headers: Mapping[str, str] | None = None,
     binary: str | None = None,
     wrap: Sequence[str] = (),
+    cpu: int | None = None,
 ) -> Iterator[str]:
     """Nginx serves root/www on a free loopback port and yields its base URL."""
     # headers are added to /cas/ responses; nginx's own files go in root/nginx.
@@ -183,8 +189,8 @@ def nginx(
             add_headers=add_headers,
         )
     )
-    # wrap prefixes the command, e.g. ("taskset", "-c", "0") to pin it to a core.
-    argv = [*wrap, binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)]
+    # wrap prefixes the command, e.g. ("taskset", "-c", "0"); cpu pins it the same way.
+    argv = pinned(cpu, [*wrap, binary or tool("nginx"), "-p", str(prefix), "-c", str(conf)])
     base = f"http://127.0.0.1:{port}"
     with running([*argv, "-e", str(prefix / "error.log")], f"{base}/healthz", prefix / "out.log"):
         yield base
@@ -207,11 +213,13 @@ def wrk(
     duration_s: float,
     fail_on_non_2xx: bool = False,
     wrap: Sequence[str] = (),
+    cpu: int | None = None,
 ) -> WrkResult:
-    """Wrk runs one load on url; with fail_on_non_2xx, any Non-2xx response raises."""
+    """Wrk runs one load on url (pinned to cpu if given); with fail_on_non_2xx, Non-2xx raise."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    argv = [tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url]
     out = subprocess.run(
-        [*wrap, tool("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration_s:g}s", url],
+        pinned(cpu, [*wrap, *argv]),
         capture_output=True,
         text=True,
         check=True,

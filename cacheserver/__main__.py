@@ -104,19 +104,8 @@ def load_app(config: Config) -> Callable[..., Any]:
     return serve_app(config)
 
 
-def log_config(level: str) -> dict[str, Any]:
-    """Log_config is the JSON logging dict, with the servers' own loggers routed into it."""
-    config = logs.dict_config(level)
-    server = {"handlers": ["stdout"], "level": level, "propagate": False}
-    # No access log line per request: on the hot path it would cost more than the hit.
-    access = {"handlers": ["stdout"], "level": "WARNING", "propagate": False}
-    config["loggers"] = {
-        "_granian": server,
-        "granian.access": access,
-        "gunicorn.error": server,
-        "gunicorn.access": access,
-    }
-    return config
+# The JSON logging dict, with the servers' own loggers routed into it.
+log_config = logs.server_dict_config
 
 
 def serve_granian(config: Config) -> None:

@@ -38,3 +38,18 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
 def configure(level: str = "INFO") -> None:
     """Configure installs JSON-lines logging on the root logger."""
     logging.config.dictConfig(dict_config(level))
+
+
+def server_dict_config(level: str) -> dict[str, Any]:
+    """Server_dict_config is dict_config plus granian's and gunicorn's own loggers."""
+    config = dict_config(level)
+    server = {"handlers": ["stdout"], "level": level, "propagate": False}
+    # No access log line per request: on the hot path it would cost more than the answer.
+    access = {"handlers": ["stdout"], "level": "WARNING", "propagate": False}
+    config["loggers"] = {
+        "_granian": server,
+        "granian.access": access,
+        "gunicorn.error": server,
+        "gunicorn.access": access,
+    }
+    return config

@@ -1,1 +1,1 @@
-"""Casserver: a durable, verifying content-addressable blob store (Falcon on gunicorn)."""
+"""Casserver: a durable, verifying content-addressable blob store (Falcon on granian)."""

@@ -1,6 +1,6 @@
-"""``casserver``: run the CAS server under gunicorn (gthread workers).
+"""``casserver``: run the CAS server under granian (default) or gunicorn (gthread workers).
 
-Flags override the environment by being written into it, so the master, the
+Flags override the environment by being written into it, so the main process, the
 gunicorn settings file and every worker read one ``Config.from_env``.
 """
 
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from casserver.config import ENV, Config, ConfigError
+from casserver.config import ENV, SERVERS, Config, ConfigError
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 
@@ -20,7 +20,7 @@ CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
 def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     """Parse_args returns the environment overrides the command-line flags ask for."""
     parser = argparse.ArgumentParser(
-        prog="casserver", description="Content-addressable blob store (gunicorn, gthread)."
+        prog="casserver", description="Content-addressable blob store (granian or gunicorn)."
     )
     parser.add_argument("--host", help=f"listen address (env {ENV['host']}, default 0.0.0.0)")
     parser.add_argument("--port", type=int, help=f"listen port (env {ENV['port']}, default 5000)")
@@ -28,20 +28,30 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
         "--storage", help=f"storage directory (env {ENV['storage_dir']}, default ./cas-data)"
     )
     parser.add_argument("--workers", type=int, help=f"worker processes (env {ENV['workers']})")
-    parser.add_argument("--threads", type=int, help=f"threads per worker (env {ENV['threads']})")
+    parser.add_argument(
+        "--threads", type=int, help=f"app threads per worker (env {ENV['threads']}, default 8)"
+    )
+    parser.add_argument(
+        "--server", choices=SERVERS, help=f"HTTP server (env {ENV['server']}, default granian)"
+    )
     args = parser.parse_args(argv)
     flags = {"host": args.host, "port": args.port, "storage_dir": args.storage}
-    flags |= {"workers": args.workers, "threads": args.threads}
+    flags |= {"workers": args.workers, "threads": args.threads, "server": args.server}
     return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Main parses flags, validates the configuration and runs gunicorn until it stops."""
+    """Main parses flags, validates the configuration and runs the server until it stops."""
     os.environ.update(parse_args(argv))
     try:
-        Config.from_env(os.environ)
+        config = Config.from_env(os.environ)
     except ConfigError as exc:
         sys.exit(f"casserver: {exc}")
+    if config.server == "granian":
+        from casserver import granianserver
+
+        granianserver.serve(config)
+        return
 
     from gunicorn.app.wsgiapp import WSGIApplication
 

@@ -38,7 +38,8 @@ class ActionResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         key = _key(req, digest)
-        size = self._cache.put(key, self._limits.open_body(req))
+        with self._limits.slots.hold():
+            size = self._cache.put(key, self._limits.open_body(req))
         # Bazel only looks at the status; the body says what was kept, as /cas/ does.
         resp.media = {"digest": key.hex, "size": size}
 

@@ -17,6 +17,7 @@ from casserver.config import Config
 from casserver.ingest import Ingest
 from casserver.metrics import Metrics, exposition_registry
 from casserver.resources import BlobCollection, BlobResource, UploadLimits
+from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
 
 # The data routes; health, readiness and metrics stay open to probes and scrapers.
@@ -28,13 +29,14 @@ def create_app(
     *,
     store: BlobStore | None = None,
     registry: CollectorRegistry | None = None,
+    metrics: Metrics | None = None,
 ) -> falcon.App[falcon.Request, falcon.Response]:
     """Create_app builds the app over store (default: config.storage_dir) and registry."""
     store = store or BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = metrics or Metrics(registry)
     if config.metrics_dir is None:
-        # Alone in this process: count what is on disk now. Under gunicorn the master
+        # Alone in this process: count what is on disk now. Under a server the main process
         # does it once for all workers (see lifecycle).
         metrics.storage.add(*store.usage())
     ingest = Ingest(store, metrics)
@@ -43,10 +45,12 @@ def create_app(
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http, auth])
     problem.install(app)
     errors.install(app)
-    limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s)
+    # Action results are uploads too: they take the same slots, so the cap holds for both.
+    slots = UploadSlots(config.max_uploads)
+    limits = UploadLimits(config.max_blob_bytes, config.body_timeout_s, slots)
     app.add_route("/cas/{digest}", BlobResource(store, ingest, metrics, limits))
     app.add_route("/cas", BlobCollection(ingest, limits))
-    ac_limits = UploadLimits(config.max_ac_bytes, config.body_timeout_s)
+    ac_limits = UploadLimits(config.max_ac_bytes, config.body_timeout_s, slots)
     app.add_route("/ac/{digest}", ActionResource(ActionCache(store, metrics), ac_limits))
     health.add_routes(
         app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable

@@ -40,6 +40,11 @@ class Tokens:
         """Enabled is true when any token is set."""
         return self._write is not None or self._read is not None
 
+    @property
+    def guards_reads(self) -> bool:
+        """Guards_reads is true when reads need a token."""
+        return self._read is not None
+
     def allows(self, method: str, authorization: str | None) -> bool:
         """Allows reports whether a request with this method and header may proceed."""
         write = method in _WRITES

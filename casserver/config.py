@@ -1,6 +1,6 @@
 """Casserver configuration: one frozen dataclass, read from the environment in one place.
 
-This module imports nothing from prometheus_client: the gunicorn master reads it
+This module imports nothing from prometheus_client: the main process reads it
 before it has chosen where multiprocess metrics live (see ``lifecycle``).
 """
 
@@ -27,6 +27,13 @@ ENV: Final = {
     "max_ac_bytes": "CAS_MAX_AC_BYTES",
     "min_free_bytes": "CAS_MIN_FREE_BYTES",
     "body_timeout_s": "CAS_BODY_TIMEOUT_S",
+    "body_min_rate_bps": "CAS_BODY_MIN_RATE_BPS",
+    "body_grace_s": "CAS_BODY_GRACE_S",
+    "max_uploads": "CAS_MAX_UPLOADS",
+    "header_timeout_s": "CAS_HEADER_TIMEOUT_S",
+    "keepalive_s": "CAS_KEEPALIVE_S",
+    "max_connections": "CAS_MAX_CONNECTIONS",
+    "server": "CAS_SERVER",
     "workers": "CAS_WORKERS",
     "threads": "CAS_THREADS",
     "access_log": "CAS_ACCESS_LOG",
@@ -40,6 +47,12 @@ FILE_SUFFIX: Final = "_FILE"
 _SECRETS: Final = ("write_token", "read_token")
 
 _TOKEN: Final = re.compile(r"[!-~]+")
+SERVERS: Final = ("granian", "gunicorn")
+_FLOATS: Final = frozenset({"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s"})
+_INTS: Final = frozenset(
+    {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
+    | {"body_min_rate_bps", "max_uploads", "max_connections"}
+)
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
@@ -59,11 +72,26 @@ class Config:
     # An upload that sends nothing for this long is dropped, so stalled clients cannot
     # hold every worker thread.
     body_timeout_s: float = 60.0
+    # An upload whose average rate stays below this after body_grace_s is cut (408).
+    body_min_rate_bps: int = 4096
+    body_grace_s: float = 10.0
+    # Uploads in progress per worker process; past it, 503 with Retry-After.
+    max_uploads: int = 32
+    # Granian: the longest wait for a request's headers once its first byte is in, which
+    # is also how long an idle keep-alive connection is kept (hyper has one timer for
+    # both, at most 60 s). The most granian allows, so that proxies keeping idle upstream
+    # connections 60 s (nginx, ingress-nginx) rarely reuse one it has just closed.
+    header_timeout_s: float = 60.0
+    # Gunicorn's keep-alive idle time: longer than proxies keep idle upstream connections.
+    keepalive_s: float = 75.0
+    # Granian: connections one worker holds open at once (idle ones included).
+    max_connections: int = 10_000
+    server: str = "granian"
     workers: int = 2
     threads: int = 8
     access_log: bool = False
     log_level: str = "INFO"
-    # Set by the gunicorn master so every worker's metrics land in one place.
+    # Set by the main process so every worker's metrics land in one place.
     metrics_dir: Path | None = None
     # Bearer tokens: None leaves writes (reads) open. Kept out of repr so they are never logged.
     write_token: str | None = field(default=None, repr=False)
@@ -71,10 +99,21 @@ class Config:
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
-        for name in ("max_blob_bytes", "max_ac_bytes", "workers", "threads"):
+        for name in (
+            "max_blob_bytes", "max_ac_bytes", "workers", "threads", "max_uploads", "max_connections"
+        ):  # fmt: skip
             check_at_least_one(ENV[name], getattr(self, name))
-        if self.body_timeout_s <= 0:
-            raise ConfigError(f"{ENV['body_timeout_s']} must be positive")
+        for name in ("body_timeout_s", "keepalive_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{ENV[name]} must be positive")
+        if not 0.001 <= self.header_timeout_s <= 60:
+            raise ConfigError(
+                f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)"
+            )
+        if self.body_min_rate_bps < 0 or self.body_grace_s < 0:
+            raise ConfigError(f"{ENV['body_min_rate_bps']} and {ENV['body_grace_s']} must be >= 0")
+        if self.server not in SERVERS:
+            raise ConfigError(f"{ENV['server']} must be one of {SERVERS}, got {self.server!r}")
         if self.min_free_bytes < 0:
             raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
         check_log_level(ENV["log_level"], self.log_level)
@@ -115,16 +154,18 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name == "log_level":
         return raw.upper()
+    if name == "server":
+        return raw.lower()
     if name == "access_log":
         if raw.lower() not in _TRUE | _FALSE:
             raise ConfigError(f"{ENV[name]} must be a boolean (1/0, true/false), got {raw!r}")
         return raw.lower() in _TRUE
-    if name == "body_timeout_s":
+    if name in _FLOATS:
         try:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{ENV[name]} must be a number of seconds, got {raw!r}") from None
-    if name in ("port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"):
+    if name in _INTS:
         try:
             return int(raw)
         except ValueError:

@@ -9,9 +9,11 @@ import falcon
 
 from cascommon.digest import InvalidDigest
 from cascommon.ranges import RangeNotSatisfiable
+from casserver.slots import TooManyUploads
 from casserver.storage import StorageFull
 from casserver.upload import (
     BodyTooLarge,
+    BodyTooSlow,
     DigestMismatch,
     LengthRequired,
     MalformedBody,
@@ -28,10 +30,12 @@ STATUS: Final[dict[type[Exception], tuple[int, str]]] = {
     BodyTooLarge: (413, "Blob too large"),
     MalformedBody: (400, "Malformed upload body"),
     TruncatedBody: (400, "Truncated upload body"),
+    BodyTooSlow: (408, "Upload too slow"),
     DigestMismatch: (400, "Digest mismatch"),
     UploadError: (400, "Invalid upload"),
     StorageFull: (507, "Insufficient storage"),
     RangeNotSatisfiable: (416, "Range not satisfiable"),
+    TooManyUploads: (503, "Too many uploads"),
 }
 
 
@@ -46,6 +50,10 @@ def to_http_error(exc: Exception) -> falcon.HTTPError:
     headers = {}
     if isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
+    if isinstance(exc, TooManyUploads):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, BodyTooSlow):
+        headers["Connection"] = "close"  # the rest of the body will not be read
     detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return falcon.HTTPError(status, title=title, description=detail, headers=headers or None)
 

@@ -26,7 +26,7 @@ graceful_timeout = 30
 # and nginx: 60 s), so the server never closes one a proxy is about to reuse, which
 # surfaces as sporadic 502s and un-retried PUTs. gthread parks idle connections in
 # its poller, so they hold no thread.
-keepalive = 75
+keepalive = max(1, round(_config.keepalive_s))
 # Gunicorn's control socket is one per-user path shared by every server on the host.
 control_socket_disable = True
 

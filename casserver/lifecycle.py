@@ -1,14 +1,17 @@
-"""Gunicorn master hooks: prepare storage and the shared metrics directory, clean up after.
+"""Start and stop of a casserver: storage and the shared metrics directory, for either server.
 
-The master runs ``on_starting`` before it forks any worker, so sweeping temp files
-there cannot remove an upload in progress, and the storage gauges are counted once.
+The main process (gunicorn's master, or the process that runs granian) prepares both
+before it starts any worker, so sweeping temp files cannot remove an upload in
+progress, and the storage gauges are counted once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import MutableMapping
@@ -22,35 +25,34 @@ log = logging.getLogger(__name__)
 _METRICS_ENV = ENV["metrics_dir"]
 
 
-def prepare_metrics_dir(environ: MutableMapping[str, str]) -> tuple[Path, bool]:
+def prepare_metrics_dir(environ: MutableMapping[str, str], config: Config) -> tuple[Path, bool]:
     """Prepare_metrics_dir points prometheus_client's multiprocess mode at an empty directory.
 
-    It returns the directory and whether it made it (and so should remove it). It must
-    run before prometheus_client is first imported: the library picks its value storage
-    (in-process or files) at import time.
+    It returns the directory and whether casserver chose it (and so removes it at exit).
+    Its own choice is named after the listen address, not random: a server killed
+    before it could clean up leaves one directory that its successor on the same
+    address reuses, rather than one more per crash. It must run before
+    prometheus_client is first imported, which picks in-process or file values then.
     """
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before its multiprocess directory")
     configured = environ.get(_METRICS_ENV)
+    owned = not configured
     if configured:
         path = Path(configured)
-        path.mkdir(parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):  # a previous run's samples would be summed in
-            stale.unlink()
-        return path, False
-    path = Path(tempfile.mkdtemp(prefix="casserver-metrics-"))
-    environ[_METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
-    return path, True
+    else:
+        name = re.sub(r"[^0-9A-Za-z.]+", "_", f"{config.host}-{config.port}")
+        path = Path(tempfile.gettempdir()) / f"casserver-metrics-{name}"
+        environ[_METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):  # a previous run's samples would be summed in
+        stale.unlink()
+    return path, owned
 
 
-def on_starting(server: Any) -> None:
-    """On_starting sweeps temp files and counts stored blobs before workers start."""
-    path, owned = prepare_metrics_dir(os.environ)
-    if owned:
-        server.cas_owned_metrics_dir = path
-    config = Config.from_env(os.environ)
-
-    from prometheus_client import CollectorRegistry  # after the dir is set
+def prepare_storage(config: Config) -> None:
+    """Prepare_storage sweeps temp files and counts stored blobs before workers start."""
+    from prometheus_client import CollectorRegistry  # after the metrics dir is set
 
     from casserver.metrics import StorageGauges
     from casserver.storage import BlobStore
@@ -65,15 +67,46 @@ def on_starting(server: Any) -> None:
     )
 
 
+def remove_metrics_dir(path: Path) -> None:
+    """Remove_metrics_dir deletes the metrics directory casserver chose."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def on_starting(server: Any) -> None:
+    """On_starting (gunicorn) prepares metrics and storage before workers start."""
+    config = Config.from_env(os.environ)
+    path, owned = prepare_metrics_dir(os.environ, config)
+    if owned:
+        server.cas_owned_metrics_dir = path
+    prepare_storage(config)
+    stop_signals_default_after_fork()
+
+
+def stop_signals_default_after_fork() -> None:
+    """Stop_signals_default_after_fork lets SIGTERM and SIGINT end a worker still booting.
+
+    A forked worker runs the main process's handlers until it installs its own, and
+    those only flag the signal for a main loop the worker does not run: a worker
+    forked just before a stop ignored SIGTERM and ran on until SIGKILL (gunicorn and
+    granian alike). With the default action, a worker that serves nothing yet just ends.
+    """
+    os.register_at_fork(after_in_child=_default_stop_signals)
+
+
+def _default_stop_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def child_exit(server: Any, worker: Any) -> None:
-    """Child_exit drops a dead worker's live gauges from the shared metrics."""
+    """Child_exit (gunicorn) drops a dead worker's live gauges from the shared metrics."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:
-    """On_exit removes the metrics directory if the master made it."""
+    """On_exit (gunicorn) removes the metrics directory if casserver chose it."""
     path = getattr(server, "cas_owned_metrics_dir", None)
     if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_metrics_dir(path)

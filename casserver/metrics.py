@@ -1,10 +1,10 @@
-"""Casserver's Prometheus metrics, coherent across gunicorn workers.
+"""Casserver's Prometheus metrics, coherent across worker processes.
 
-Under gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR
+Under granian or gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR
 (prometheus_client's multiprocess mode, chosen when prometheus_client is first
-imported, which is why the master sets that directory before importing this module),
+imported, which is why the main process sets that directory before importing this module),
 and /metrics in any worker sums them all. The storage gauges use mode ``sum`` and
-only ever grow (blobs are never deleted): the master adds what was on disk at start,
+only ever grow (blobs are never deleted): the main process adds what was on disk at start,
 each worker adds what it commits, and a dead worker's share is kept.
 """
 

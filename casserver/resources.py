@@ -11,16 +11,18 @@ from cascommon.digest import Digest, parse_digest
 from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
+from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
 from casserver.upload import Body, open_body
 
 
 @dataclass(frozen=True, slots=True)
 class UploadLimits:
-    """UploadLimits bounds every upload body: its size and how long a read may wait."""
+    """UploadLimits bounds every upload: its size, how long a read may wait, how many at once."""
 
     max_blob_bytes: int
     body_timeout_s: float
+    slots: UploadSlots
 
     def open_body(self, req: falcon.Request) -> Body:
         """Open_body checks req's upload headers and returns its body within these limits."""
@@ -80,7 +82,9 @@ class BlobResource:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _parse(req, digest)
-        stored = self._ingest.put(self._limits.open_body(req), d)
+        body = self._limits.open_body(req)
+        with self._limits.slots.hold():
+            stored = self._ingest.put(body, d)
         _answer(resp, stored)
 
 
@@ -93,7 +97,9 @@ class BlobCollection:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.log_extra = {}
-        stored = self._ingest.post(self._limits.open_body(req))
+        body = self._limits.open_body(req)
+        with self._limits.slots.hold():
+            stored = self._ingest.post(body)
         _answer(resp, stored)
         resp.location = f"/cas/{stored.digest}"
 

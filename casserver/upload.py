@@ -7,6 +7,7 @@ Errors form one small tree, mapped to HTTP statuses in ``errors``::
     ├── BodyTooLarge       413: over the blob size limit
     ├── MalformedBody      400: bad multipart, no ``file`` part or several
     ├── TruncatedBody      400: fewer bytes than announced, or a broken chunked body
+    ├── BodyTooSlow        408: the body's average rate stayed under the minimum
     └── DigestMismatch     400: the bytes do not hash to the name they were sent to
 """
 
@@ -57,6 +58,12 @@ class TruncatedBody(UploadError):
     reason = "truncated"
 
 
+class BodyTooSlow(UploadError):
+    """BodyTooSlow is raised when an upload arrives slower than the minimum average rate."""
+
+    reason = "too_slow"
+
+
 class DigestMismatch(UploadError):
     """DigestMismatch is raised when the received bytes hash to another digest."""
 
@@ -83,7 +90,8 @@ def open_body(req: falcon.Request, max_bytes: int, timeout_s: float | None = Non
     """Open_body checks an upload's headers and returns its blob bytes as a stream.
 
     Header problems (411, 413) are raised here, before any byte is read. Under
-    gunicorn, a read that waits longer than timeout_s ends the upload as truncated.
+    gunicorn, a read that waits longer than timeout_s ends the upload as truncated (under
+    granian the RSGI front's ``BodyReader`` applies it, and the minimum rate).
     """
     sock = req.env.get("gunicorn.socket")
     if timeout_s is not None and sock is not None:
@@ -133,6 +141,8 @@ def _raw_chunks(req: falcon.Request, length: int | None) -> Iterator[bytes]:
         want = CHUNK_BYTES if remaining is None else min(CHUNK_BYTES, remaining)
         try:
             chunk = stream.read(want)
+        except UploadError:
+            raise  # the server's body reader already knows why (too slow, stalled)
         except Exception as exc:  # the server's reader: broken chunking, reset socket
             raise TruncatedBody(f"request body could not be read: {exc}") from exc
         if not chunk:
@@ -158,6 +168,8 @@ def _multipart_chunks(req: falcon.Request, length: int) -> Iterator[bytes]:
                 yield chunk
     except (falcon.MediaMalformedError, falcon.HTTPInvalidHeader) as exc:
         raise MalformedBody(f"malformed multipart body: {exc.description}") from exc
+    except UploadError:
+        raise
     except OSError as exc:
         raise TruncatedBody(f"request body could not be read: {exc}") from exc
     if not found:

@@ -38,9 +38,10 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 @pytest.fixture
 def casserver(spawn: Spawn, tmp_path: Path) -> Callable[..., ServerProcess]:
-    """Casserver starts a real casserver (gunicorn) on a free loopback port.
+    """Casserver starts a real casserver on a free loopback port.
 
-    Call it as ``casserver(storage=path, workers=2, env={...})``; every argument is optional.
+    Call it as ``casserver(storage=path, workers=2, env={...}, server="gunicorn")``; every
+    argument is optional (the server defaults to casserver's own default, granian).
     """
 
     def _start(
@@ -50,6 +51,7 @@ def casserver(spawn: Spawn, tmp_path: Path) -> Callable[..., ServerProcess]:
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         start: bool = True,
+        server: str | None = None,
     ) -> ServerProcess:
         port = port or free_port()
         storage = storage or tmp_path / "cas-data"
@@ -58,6 +60,11 @@ def casserver(spawn: Spawn, tmp_path: Path) -> Callable[..., ServerProcess]:
             "--host", "127.0.0.1", "--port", str(port),
             "--storage", str(storage), "--workers", str(workers),
         ]  # fmt: skip
+        if server is not None:
+            argv += ["--server", server]
+        # Its metrics directory goes in the test's tmp dir: one a SIGKILLed server leaves
+        # is then pytest's to clean, not /tmp's to collect.
+        env = {"TMPDIR": str(tmp_path), **(env or {})}
         return spawn(
             argv, base_url=f"http://127.0.0.1:{port}", env=env, name="casserver", start=start
         )

@@ -14,6 +14,7 @@ from casserver.workspace import is_lock
 from tests.support import PYTHON, ServerProcess, free_port
 
 MAX_BLOB_BYTES = 4 << 20
+SERVERS = ("granian", "gunicorn")
 
 
 @dataclass
@@ -70,20 +71,24 @@ class Server:
     proc: ServerProcess
     storage: Path
     port: int
+    server: str
 
     @property
     def url(self) -> str:
         return self.proc.base_url
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Shared is one casserver (2 workers, 4 MiB limit) for the tests of a module."""
-    tmp = tmp_path_factory.mktemp("casserver")
+@pytest.fixture(scope="module", params=SERVERS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """Shared is one casserver (2 workers, 4 MiB limit) per HTTP server for a module's tests."""
+    server: str = request.param
+    tmp = tmp_path_factory.mktemp(f"casserver-{server}")
     port = free_port()
     storage = tmp / "cas-data"
     argv = [PYTHON, "-m", "casserver", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--storage", str(storage), "--workers", "2"]
+    argv += ["--storage", str(storage), "--workers", "2", "--server", server]
     proc = ServerProcess(
         argv,
         base_url=f"http://127.0.0.1:{port}",
@@ -91,5 +96,5 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         env={"CAS_MAX_BLOB_BYTES": str(MAX_BLOB_BYTES)},
     )
     proc.start()
-    yield Server(proc, storage, port)
+    yield Server(proc, storage, port, server)
     proc.stop()

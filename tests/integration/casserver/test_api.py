@@ -255,3 +255,10 @@ def test_put_to_a_stored_name_still_checks_and_bounds_the_body(shared: Server) -
     assert endless.status == 413, endless
     assert requests.put(url, data=data, timeout=10).status_code == 200
     assert requests.get(url, timeout=10).content == data
+
+
+def test_a_path_is_percent_decoded_once(shared: Server) -> None:
+    # %252e is an encoded "%2e": decoded twice it would become a dot.
+    reply = raw_http(shared.port, request("GET", "/cas/%252e%252e"))
+    assert reply.status == 400, reply
+    assert "%2e%2e" in json.loads(reply.body)["detail"]

@@ -11,9 +11,10 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
-from tests.integration.casserver.conftest import files, wait_for
+from tests.integration.casserver.conftest import SERVERS, files, wait_for
 from tests.support import ServerProcess
 
 
@@ -56,11 +57,12 @@ def temp_files(storage: Path) -> set[str]:
     return {name for name in files(storage) if name.startswith("tmp/")}
 
 
+@pytest.mark.parametrize("http_server", SERVERS)
 def test_client_killed_mid_upload_leaves_nothing(
-    casserver: Callable[..., ServerProcess], tmp_path: Path
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
 ) -> None:
     storage = tmp_path / "store"
-    server = casserver(storage=storage)
+    server = casserver(storage=storage, server=http_server)
     port = int(server.base_url.rsplit(":", 1)[1])
     data = os.urandom(2 << 20)
     s = start_partial_upload(port, data)
@@ -75,11 +77,12 @@ def test_client_killed_mid_upload_leaves_nothing(
     assert requests.put(f"{server.base_url}/cas/{sha256}", data=data, timeout=10).status_code == 201
 
 
+@pytest.mark.parametrize("http_server", SERVERS)
 def test_sigkill_mid_upload_then_restart_serves_only_committed_blobs(
-    casserver: Callable[..., ServerProcess], tmp_path: Path
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
 ) -> None:
     storage = tmp_path / "store"
-    server = casserver(storage=storage)
+    server = casserver(storage=storage, server=http_server)
     committed = {}
     for i in range(5):
         data = os.urandom(10_000 * (i + 1))
@@ -97,7 +100,7 @@ def test_sigkill_mid_upload_then_restart_serves_only_committed_blobs(
     s.close()
     assert temp_files(storage), "the crash should have left the temp file behind"
 
-    restarted = casserver(storage=storage)
+    restarted = casserver(storage=storage, server=http_server)
     assert temp_files(storage) == set()
     for name, data in committed.items():
         got = requests.get(f"{restarted.base_url}/cas/{name}", timeout=10)
@@ -113,11 +116,12 @@ def test_sigkill_mid_upload_then_restart_serves_only_committed_blobs(
     assert ready[-1]["swept_temp"] == 1 and ready[-1]["blobs"] == len(committed)
 
 
+@pytest.mark.parametrize("http_server", SERVERS)
 def test_a_stalled_upload_times_out_and_leaves_nothing(
-    casserver: Callable[..., ServerProcess], tmp_path: Path
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
 ) -> None:
     storage = tmp_path / "store"
-    server = casserver(storage=storage, env={"CAS_BODY_TIMEOUT_S": "0.5"})
+    server = casserver(storage=storage, env={"CAS_BODY_TIMEOUT_S": "0.5"}, server=http_server)
     port = int(server.base_url.rsplit(":", 1)[1])
     with start_partial_upload(port, os.urandom(100_000)) as s:
         s.settimeout(10)

@@ -1,4 +1,4 @@
-"""Metrics are coherent across gunicorn workers; every log line is JSON."""
+"""Metrics are coherent across worker processes; every log line is JSON; nothing is left behind."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
-from tests.integration.casserver.conftest import wait_for
+from tests.integration.casserver.conftest import SERVERS, wait_for
 from tests.support import ServerProcess
+
+# Each server's own loggers: (access log, server log).
+SERVER_LOGGERS = {
+    "granian": ("casserver.access", "_granian"),
+    "gunicorn": ("gunicorn.access", "gunicorn.error"),
+}
 
 MAX_GETS = 400
 
@@ -37,11 +44,14 @@ def worker_pids(master: int) -> set[int]:
     return {int(pid) for pid in children}
 
 
+@pytest.mark.parametrize("http_server", SERVERS)
 def test_metrics_are_coherent_across_workers(
-    casserver: Callable[..., ServerProcess], tmp_path: Path
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
 ) -> None:
     metrics_dir = tmp_path / "metrics"
-    server = casserver(workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    server = casserver(
+        workers=2, env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}, server=http_server
+    )
     data = b"counted" * 1000
     sha256 = hashlib.sha256(data).hexdigest()
     assert requests.put(f"{server.base_url}/cas/{sha256}", data=data, timeout=10).status_code == 201
@@ -80,8 +90,9 @@ def test_metrics_are_coherent_across_workers(
     assert sample(text, "cas_storage_bytes") == len(data)
 
 
-def test_every_log_line_is_json(casserver: Callable[..., ServerProcess]) -> None:
-    server = casserver(env={"CAS_ACCESS_LOG": "1"})
+@pytest.mark.parametrize("http_server", SERVERS)
+def test_every_log_line_is_json(casserver: Callable[..., ServerProcess], http_server: str) -> None:
+    server = casserver(env={"CAS_ACCESS_LOG": "1"}, server=http_server)
     data = b"logged"
     requests.put(f"{server.base_url}/cas/{hashlib.sha256(data).hexdigest()}", data=data, timeout=5)
     requests.get(f"{server.base_url}/cas/{'0' * 64}", timeout=5)
@@ -90,8 +101,9 @@ def test_every_log_line_is_json(casserver: Callable[..., ServerProcess]) -> None
     messages = [r["message"] for r in records]
     assert "blob stored" in messages
     assert any(r["message"] == "request failed" and r["status"] == 404 for r in records)
-    assert any(r["logger"] == "gunicorn.access" and r.get("status") == 201 for r in records)
-    assert any(r["logger"] == "gunicorn.error" for r in records)
+    access, server_log = SERVER_LOGGERS[http_server]
+    assert any(r["logger"] == access and r.get("status") == 201 for r in records)
+    assert any(r["logger"] == server_log for r in records)
 
 
 def test_disk_full_is_507(casserver: Callable[..., ServerProcess], tmp_path: Path) -> None:
@@ -105,13 +117,40 @@ def test_disk_full_is_507(casserver: Callable[..., ServerProcess], tmp_path: Pat
     assert not any((tmp_path / "cas-data").rglob("*/*/*"))
 
 
+@pytest.mark.parametrize("http_server", SERVERS)
 def test_the_master_makes_and_removes_its_metrics_dir(
-    casserver: Callable[..., ServerProcess], tmp_path: Path
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
 ) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    server = casserver(env={"TMPDIR": str(scratch)})
+    server = casserver(env={"TMPDIR": str(scratch)}, server=http_server)
     made = list(scratch.glob("casserver-metrics-*"))
     assert len(made) == 1 and any(made[0].glob("*.db"))
     assert server.stop() == 0
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("http_server", SERVERS)
+def test_a_crashed_servers_metrics_dir_is_reused_not_multiplied(
+    casserver: Callable[..., ServerProcess], tmp_path: Path, http_server: str
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {"TMPDIR": str(scratch)}
+    first = casserver(env=env, server=http_server)
+    port = int(first.base_url.rsplit(":", 1)[1])
+    data = b"counted once"
+    url = f"{first.base_url}/cas/{hashlib.sha256(data).hexdigest()}"
+    assert requests.put(url, data=data, timeout=5).status_code == 201
+    first.kill()  # SIGKILL: no exit hook runs
+    crashed = list(scratch.glob("casserver-metrics-*"))
+    assert len(crashed) == 1 and any(crashed[0].glob("*.db"))
+    stale = {p.name for p in crashed[0].glob("*.db")}
+
+    second = casserver(env=env, server=http_server, port=port)
+    assert list(scratch.glob("casserver-metrics-*")) == crashed
+    assert not stale & {p.name for p in crashed[0].glob("*.db")}, "stale samples were kept"
+    text = requests.get(f"{second.base_url}/metrics", timeout=5).text
+    assert sample(text, "cas_storage_blobs") == 1  # not the dead server's count added in
+    assert second.stop() == 0
     assert list(scratch.iterdir()) == []

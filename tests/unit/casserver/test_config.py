@@ -47,6 +47,28 @@ def test_from_env_reads_every_variable() -> None:
     )
 
 
+def test_slow_client_and_server_settings() -> None:
+    c = Config.from_env(
+        {
+            "CAS_SERVER": "Gunicorn",
+            "CAS_BODY_MIN_RATE_BPS": "1000",
+            "CAS_BODY_GRACE_S": "2.5",
+            "CAS_MAX_UPLOADS": "3",
+            "CAS_HEADER_TIMEOUT_S": "5",
+            "CAS_KEEPALIVE_S": "80",
+            "CAS_MAX_CONNECTIONS": "100",
+        }
+    )
+    assert (c.server, c.body_min_rate_bps, c.body_grace_s, c.max_uploads) == (
+        "gunicorn",
+        1000,
+        2.5,
+        3,
+    )
+    assert (c.header_timeout_s, c.keepalive_s, c.max_connections) == (5.0, 80.0, 100)
+    assert Config().server == "granian"
+
+
 def test_empty_values_mean_default() -> None:
     assert Config.from_env({"CAS_SERVER_PORT": "", "PROMETHEUS_MULTIPROC_DIR": ""}) == Config()
 
@@ -66,6 +88,11 @@ def test_empty_values_mean_default() -> None:
         ("CAS_BODY_TIMEOUT_S", "soon"),
         ("CAS_ACCESS_LOG", "maybe"),
         ("LOG_LEVEL", "loud"),
+        ("CAS_SERVER", "uwsgi"),
+        ("CAS_HEADER_TIMEOUT_S", "61"),
+        ("CAS_MAX_UPLOADS", "0"),
+        ("CAS_BODY_MIN_RATE_BPS", "-1"),
+        ("CAS_MAX_CONNECTIONS", "0"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) -> None:

@@ -1,4 +1,4 @@
-"""The gunicorn settings casserver runs with."""
+"""The gunicorn and granian settings casserver runs with."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import casserver
+from casserver.config import Config
 
 CONF = Path(casserver.__file__).with_name("gunicorn.conf.py")
 NGINX_UPSTREAM_KEEPALIVE_S = 60  # ingress-nginx's and nginx's default
@@ -19,3 +20,9 @@ def test_idle_connections_outlive_the_proxy_keepalive(monkeypatch: pytest.Monkey
     settings = runpy.run_path(str(CONF))
     assert settings["keepalive"] > NGINX_UPSTREAM_KEEPALIVE_S
     assert settings["worker_class"] == "gthread" and settings["sendfile"] is True
+
+
+def test_granian_keeps_idle_connections_as_long_as_the_proxy() -> None:
+    # Granian (hyper) closes idle keep-alive connections after the header timeout, at most
+    # 60 s: its default must not be shorter than the proxies' keepalive.
+    assert Config().header_timeout_s >= NGINX_UPSTREAM_KEEPALIVE_S
