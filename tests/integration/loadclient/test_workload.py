@@ -29,7 +29,10 @@ def test_zipf_keys_against_a_ring_holding_a_quarter_of_them(
 ) -> None:
     # A quarter of the keys' bytes over three members (values plus the LRU's per-item cost).
     cache_bytes = KEYS // 4 * (SIZE + 320) // 3
-    cluster = cache_cluster(n=3, env={"CACHE_BYTES": str(cache_bytes)})
+    # Three in four GETs can miss: with the default 8 threads (6 waiting misses) a slow moment
+    # of a shared CI machine answers some with the tier's fast 503, which is the tier's
+    # overload behaviour, not what this test measures. Room for 62 waiting misses.
+    cluster = cache_cluster(n=3, threads=64, env={"CACHE_BYTES": str(cache_bytes)})
     entry = 0  # every GET enters the ring here, so its /stats see every client request
     run = run_loadclient(
         "--cas", cluster.origin.base_url, "--cache", cluster.urls[entry],
