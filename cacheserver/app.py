@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import falcon
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from cacheserver import routes
 from cacheserver.config import Config, dns_target
@@ -36,11 +36,30 @@ log = logging.getLogger(__name__)
 ROUTE_HOOKS: Final[tuple[RouteHook, ...]] = ()
 
 
-def _load_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
-    assert isinstance(ex, LoadError)
-    status, detail = status_of(ex)
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(ex, Overloaded) else None
-    raise falcon.HTTPError(status, description=detail, headers=headers)
+class LoadErrorHandler:
+    """LoadErrorHandler answers a failed load as problem+json and counts it by kind.
+
+    Hits never get here, so the count costs nothing on the fast path; it is how an
+    operator sees the 503s that keep waiting misses bounded.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._errors = Counter(
+            "load_errors",
+            "Client requests answered with a load error, by kind (class of the error).",
+            ["kind", "status"],
+            namespace="cacheserver",
+            registry=registry,
+        )
+
+    def __call__(
+        self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+    ) -> None:
+        assert isinstance(ex, LoadError)
+        status, detail = status_of(ex)
+        self._errors.labels(type(ex).__name__, str(status)).inc()
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(ex, Overloaded) else None
+        raise falcon.HTTPError(status, description=detail, headers=headers)
 
 
 def build_group(config: Config) -> Group:
@@ -96,7 +115,7 @@ def create_app(
         DnsMembers(group.picker, name, port, config.dns_refresh_s).start()
     app: App = falcon.App(media_type=falcon.MEDIA_JSON)
     problem.install(app)
-    app.add_error_handler(LoadError, _load_error)
+    app.add_error_handler(LoadError, LoadErrorHandler(registry))
     misses = Gate(config.miss_limit, "misses")
     app.add_route(routes.BLOB, BlobResource(group, misses))
     app.add_route(routes.STATS, StatsResource(group))

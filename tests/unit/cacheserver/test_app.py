@@ -152,6 +152,18 @@ def test_origin_down_is_502(cluster: Cluster) -> None:
     assert client_for(cluster).simulate_get(f"/cas/{digest}").status_code == 502
 
 
+def test_load_errors_are_counted_by_kind_and_status(cluster: Cluster) -> None:
+    owned = cluster.owned_by(cluster.urls[0])
+    client = client_for(cluster)
+    client.simulate_get(f"/cas/{blob(424242)[0]}")
+    cluster.origin.down = True
+    client.simulate_get(f"/cas/{owned[0][0]}")
+    text = client.simulate_get("/metrics").text
+    assert 'cacheserver_load_errors_total{kind="NotFound",status="404"} 1.0' in text
+    assert 'status="502"} 1.0' in text
+    assert owned[0][0] not in text
+
+
 def test_the_client_port_does_not_serve_the_peer_protocol(cluster: Cluster) -> None:
     [(digest, _)] = cluster.owned_by(cluster.urls[0])
     client = client_for(cluster)
