@@ -207,8 +207,8 @@ def _url_list(text: str) -> tuple[str, ...]:
 
 # Environment variable -> (field, conversion); CAS_SERVER_ADDR is the Go original's host:port
 # form of CAS_SERVER_URL, which wins when both are set; PEER_PORT (the original's name) and
-# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning; so are
-# CACHE_ORIGIN_TOKEN and CACHE_ORIGIN_TOKEN_FILE, of which only one may be set.
+# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning. So are
+# CACHE_ORIGIN_TOKEN and CACHE_ORIGIN_TOKEN_FILE, but setting both is an error.
 ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_HOST": ("host", str),
     "LISTEN_PORT": ("port", int),
