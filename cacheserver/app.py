@@ -83,9 +83,11 @@ def build_group(config: Config) -> Group:
             "this member's URL is not in CACHE_PEERS; check that every member spells it so",
             extra={"self": picker.self_url, "peers": list(config.peers)},
         )
+    origin_token = config.origin_token
     origin = Upstream(
         config.origin_url, timeout_s=config.origin_timeout_s, max_connections=fills,
         total_timeout_s=config.fetch_total_timeout_s, max_blob_bytes=config.max_blob_bytes,
+        headers={"Authorization": f"Bearer {origin_token}"} if origin_token else None,
     )  # fmt: skip
     return Group(
         picker=picker,

@@ -9,7 +9,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
-from cascommon.envconfig import check_at_least_one, check_log_level, check_port
+from cascommon.envconfig import check_at_least_one, check_log_level, check_port, check_token, secret
 
 MIB: Final = 1 << 20
 # Request threads no miss may take: a hit needs one for microseconds.
@@ -30,6 +30,9 @@ class Config:
     # Shared secret every member sends to the others' peer listener; None: no check.
     peer_token: str | None = field(default=None, repr=False)
     origin_url: str = "http://127.0.0.1:5000"
+    # Bearer token sent on every origin fetch (casserver's CAS_READ_TOKEN, or its write
+    # token); None: none. Forwarded PUTs and /ac/ carry the client's own header instead.
+    origin_token: str | None = field(default=None, repr=False)
     # Peer base URLs of every member (self included); empty means a ring of one.
     peers: tuple[str, ...] = ()
     # This member's peer base URL as the others know it; None: see member_url.
@@ -91,6 +94,8 @@ class Config:
         check_at_least_one("CACHE_MAX_BLOB_BYTES", self.max_blob_bytes)
         if self.peer_token is not None and not self.peer_token:
             raise ConfigError("CACHE_PEER_TOKEN must not be empty")
+        if self.origin_token is not None:
+            check_token("CACHE_ORIGIN_TOKEN", self.origin_token)
         for name in (
             "peer_timeout_s",
             "origin_timeout_s",
@@ -174,6 +179,7 @@ class Config:
             values["peer_port"] = _int("PEER_PORT", environ["PEER_PORT"])
         if "peer_token" not in values:
             values["peer_token"] = _token_file(environ.get("CACHE_PEER_TOKEN_FILE", "").strip())
+        values["origin_token"] = secret(environ, "CACHE_ORIGIN_TOKEN")
         return cls(**values)
 
 
@@ -201,7 +207,8 @@ def _url_list(text: str) -> tuple[str, ...]:
 
 # Environment variable -> (field, conversion); CAS_SERVER_ADDR is the Go original's host:port
 # form of CAS_SERVER_URL, which wins when both are set; PEER_PORT (the original's name) and
-# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning.
+# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning. So are
+# CACHE_ORIGIN_TOKEN and CACHE_ORIGIN_TOKEN_FILE, but setting both is an error.
 ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_HOST": ("host", str),
     "LISTEN_PORT": ("port", int),

@@ -89,10 +89,16 @@ class UploadProgress:
 
 
 def upload_keys(
-    cas_url: str, n: int, sizes: Sizes, timeout_s: float, threads: int, show: bool
+    cas_url: str,
+    n: int,
+    sizes: Sizes,
+    timeout_s: float,
+    threads: int,
+    show: bool,
+    token: str | None = None,
 ) -> list[str]:
     """Upload_keys uploads the n --keys blobs in parallel and returns their digests in order."""
     progress: Callable[[Blob], None] | None = UploadProgress(n) if show else None
     return upload_all(
-        cas_url, n, lambda k: sizes.blob(key_index(k)), timeout_s, threads, done=progress
+        cas_url, n, lambda k: sizes.blob(key_index(k)), timeout_s, threads, progress, token
     )

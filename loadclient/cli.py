@@ -113,7 +113,7 @@ def _upload(config: Config) -> tuple[Blob, list[str], list[str]]:
     if config.keys:
         assert config.cas_url is not None
         show = not config.quiet
-        keys = upload_keys(config.cas_url, config.keys, sizes, timeout_s, 16, show)
+        keys = upload_keys(config.cas_url, config.keys, sizes, timeout_s, 16, show, config.token)
         return sizes.blob(key_index(0)), [], keys
     try:
         hot = file_blob(config.file) if config.file else sizes.blob(0)
@@ -122,13 +122,15 @@ def _upload(config: Config) -> tuple[Blob, list[str], list[str]]:
     if config.skip_upload:
         return hot, [], []
     assert config.cas_url is not None
-    upload_all(config.cas_url, 1, lambda _: hot, timeout_s)
+    upload_all(config.cas_url, 1, lambda _: hot, timeout_s, token=config.token)
     total = -(-config.duration_ns * config.rate.freq // config.rate.per_ns)
     n = misses_in(total, 1.0 - config.hit_ratio) if config.rate.freq else 0
     if config.file:
         sizes = Sizes(len(hot.data), len(hot.data), seed)
     progress = UploadProgress(n) if n and not config.quiet else None
-    fresh = upload_all(config.cas_url, n, lambda i: sizes.blob(i + 1), timeout_s, done=progress)
+    fresh = upload_all(
+        config.cas_url, n, lambda i: sizes.blob(i + 1), timeout_s, done=progress, token=config.token
+    )
     return hot, fresh, []
 
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cascommon.envconfig import ConfigError as EnvConfigError
+from cascommon.envconfig import check_token, secret
 from loadclient.durations import NS_PER_S, Rate, parse_rate, parse_seconds_ns
 from loadclient.thresholds import Schedule, Thresholds
 from loadclient.timer import PRECISE, TIMERS
@@ -45,14 +47,19 @@ class Config:
     start_at: str | None = None  # RFC 3339 wall-clock start shared by every shard
     thresholds: Thresholds = field(default_factory=Thresholds)
     schedule: Schedule = field(default_factory=Schedule)
+    # Sent as `Authorization: Bearer` on the uploads only (the GETs go to the cache tier,
+    # which checks no client token). Kept out of repr and the report so it is never shown.
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Config:
         """From_env reads the Go client's variables: CAS_SERVER_ADDR, CACHE_SERVER_ADDR (host:port),
         CONTENT_SIZE, ATTACK_FREQ (per second), ATTACK_DURATION (seconds), HIT_MISS_RATIO;
-        and LOADCLIENT_SHARD (I/N), LOADCLIENT_START_AT (RFC 3339) for Kubernetes' Indexed Job."""
+        and LOADCLIENT_SHARD (I/N), LOADCLIENT_START_AT (RFC 3339) for Kubernetes' Indexed Job;
+        CAS_WRITE_TOKEN or CAS_WRITE_TOKEN_FILE (a mounted Secret) for the uploads."""
         values: dict[str, object] = {}
         try:
+            values["token"] = secret(environ, "CAS_WRITE_TOKEN")
             if v := environ.get("CAS_SERVER_ADDR"):
                 values["cas_url"] = addr_to_url(v)
             if v := environ.get("CACHE_SERVER_ADDR"):
@@ -97,6 +104,11 @@ class Config:
         if self.skip_upload and self.hit_ratio < 1.0:
             raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
         self._validate_workload()
+        if self.token is not None:
+            try:
+                check_token("--token", self.token)
+            except EnvConfigError as exc:
+                raise ConfigError(str(exc)) from None
         return self
 
     def _validate_workload(self) -> None:

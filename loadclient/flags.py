@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cascommon.envconfig import read_secret
 from loadclient.blobs import parse_size
 from loadclient.config import Config, parse_shard
 from loadclient.durations import parse_duration_ns, parse_rate
@@ -37,6 +38,20 @@ def parser() -> argparse.ArgumentParser:
     a = r.add_argument
     a("--cas", metavar="URL", help="casserver base URL (env CAS_SERVER_ADDR=host:port)")
     a("--cache", metavar="URL", help="cacheserver base URL (env CACHE_SERVER_ADDR=host:port)")
+    token = r.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="casserver's write token, sent as 'Authorization: Bearer' on the uploads only "
+        "(env CAS_WRITE_TOKEN; prefer it or --token-file: a flag shows in ps)",
+    )
+    token.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="PATH",
+        help="read the write token from this file, e.g. a mounted Secret "
+        "(env CAS_WRITE_TOKEN_FILE)",
+    )
     blob = r.add_mutually_exclusive_group()
     blob.add_argument(
         "--size",
@@ -172,6 +187,9 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         "keys": args.keys,
         "distribution": args.distribution and str(Distribution.parse(args.distribution)),
         "start_at": args.start_at,
+        "token": args.token
+        if args.token_file is None
+        else read_secret("--token-file", args.token_file),
     }
     if args.shard is not None:
         flags["shard"], flags["shards"] = parse_shard(args.shard)

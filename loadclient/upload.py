@@ -18,13 +18,23 @@ class UploadError(RuntimeError):
 
 
 def upload(session: requests.Session, cas_url: str, blob: Blob, timeout_s: float) -> int:
-    """Upload PUTs blob as multipart part "file" to /cas/{digest}; it returns 200 or 201."""
+    """Upload PUTs blob as multipart part "file" to /cas/{digest}; it returns 200 or 201.
+
+    The session carries the write token, if any (upload_all sets it).
+    """
     url = cas_url.rstrip("/") + blob.path
     files = {"file": (blob.digest, blob.data, "application/octet-stream")}
     try:
         resp = session.put(url, files=files, timeout=timeout_s)
     except requests.RequestException as exc:
         raise UploadError(f"upload failed: PUT {url}: cannot reach casserver: {exc}") from exc
+    if resp.status_code == 401:
+        sent = "Authorization" in session.headers
+        raise UploadError(
+            f"upload failed: PUT {url} answered 401: casserver "
+            + ("refused the write token" if sent else "wants a write token: pass --token or "
+               "--token-file, or set CAS_WRITE_TOKEN or CAS_WRITE_TOKEN_FILE")
+        )  # fmt: skip
     if resp.status_code not in OK_STATUSES:
         detail = resp.text[:300].strip()
         raise UploadError(
@@ -41,6 +51,7 @@ def upload_all(
     timeout_s: float,
     threads: int = 8,
     done: Callable[[Blob], None] | None = None,
+    token: str | None = None,
 ) -> list[str]:
     """Upload_all uploads make(0), ..., make(count-1) in parallel and returns their digests.
 
@@ -52,6 +63,8 @@ def upload_all(
 
     def one_session(indices: range) -> None:
         with requests.Session() as s:
+            if token:
+                s.headers["Authorization"] = f"Bearer {token}"
             for i in indices:
                 if stop.is_set():
                     return

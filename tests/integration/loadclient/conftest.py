@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +48,22 @@ LAG_TOLERANT = ("--max-send-lag", "1s")
 
 
 def run_loadclient(
-    *args: str, timeout_s: float = 30.0, cwd: Path = REPO, wrap: Sequence[str] = ()
+    *args: str,
+    timeout_s: float = 30.0,
+    cwd: Path = REPO,
+    wrap: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Run:
     """Run_loadclient runs `python -m loadclient run ARGS` as a real process; JSON from stdout.
 
-    wrap is a command line to run it under (e.g. a shell that sets ulimit first).
+    wrap is a command line to run it under (e.g. a shell that sets ulimit first); env is
+    added to this process's environment.
     """
     extra = () if "--max-send-lag" in args else LAG_TOLERANT
     proc = subprocess.run(
         [*wrap, PYTHON, "-m", "loadclient", "run", *extra, *args],
         capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     report = json.loads(proc.stdout) if proc.stdout.strip() else None
     return Run(proc.returncode, report, proc.stderr)

@@ -169,3 +169,20 @@ def test_peer_port_and_token(tmp_path: Path) -> None:
         Config.from_env({"CACHE_PEER_TOKEN_FILE": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="differ"):
         Config.from_env({"LISTEN_PORT": "9000", "CACHE_PEER_PORT": "9000"})
+
+
+def test_origin_token_from_the_environment_or_a_file(tmp_path: Path) -> None:
+    assert Config.from_env({}).origin_token is None
+    assert Config.from_env({"CACHE_ORIGIN_TOKEN": "direct"}).origin_token == "direct"
+    secret = tmp_path / "token"
+    secret.write_text("origin-secret\n")
+    config = Config.from_env({"CACHE_ORIGIN_TOKEN_FILE": str(secret)})
+    assert config.origin_token == "origin-secret"
+    assert "origin-secret" not in repr(config)  # never logged with the config
+    with pytest.raises(ConfigError, match="not both"):
+        Config.from_env({"CACHE_ORIGIN_TOKEN": "direct", "CACHE_ORIGIN_TOKEN_FILE": str(secret)})
+    with pytest.raises(ConfigError, match="CACHE_ORIGIN_TOKEN_FILE: cannot read"):
+        Config.from_env({"CACHE_ORIGIN_TOKEN_FILE": str(tmp_path / "absent")})
+    with pytest.raises(ConfigError, match="without spaces") as info:
+        Config.from_env({"CACHE_ORIGIN_TOKEN": "two words"})
+    assert "two words" not in str(info.value)

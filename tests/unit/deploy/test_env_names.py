@@ -30,6 +30,7 @@ DOCUMENTED = {
         "LOG_LEVEL",
         "CAS_SERVER",
         "CAS_WRITE_TOKEN",
+        "CAS_READ_TOKEN",
     },
     "cacheserver": {
         "LISTEN_PORT",
@@ -46,6 +47,7 @@ DOCUMENTED = {
         "LOG_LEVEL",
         "CACHE_PEER_PORT",
         "CACHE_PEER_TOKEN",
+        "CACHE_ORIGIN_TOKEN",
         "POD_NAME",
     },
     "loadclient": {
@@ -55,6 +57,7 @@ DOCUMENTED = {
         "ATTACK_FREQ",
         "ATTACK_DURATION",
         "HIT_MISS_RATIO",
+        "CAS_WRITE_TOKEN",
     },
 }
 
