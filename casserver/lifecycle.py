@@ -7,6 +7,7 @@ progress, and the storage gauges are counted once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -51,10 +52,15 @@ def prepare_metrics_dir(environ: MutableMapping[str, str], config: Config) -> tu
 
 
 def prepare_storage(config: Config) -> None:
-    """Prepare_storage sweeps temp files and counts stored blobs before workers start."""
+    """Prepare_storage sweeps temp files and counts stored blobs before workers start.
+
+    With a metrics port it then serves every worker's samples there, from this process,
+    which outlives the workers and owns the metrics directory.
+    """
     from prometheus_client import CollectorRegistry  # after the metrics dir is set
 
-    from casserver.metrics import StorageGauges
+    from cascommon.metricsport import MetricsPort
+    from casserver.metrics import StorageGauges, exposition_registry
     from casserver.storage import BlobStore
 
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
@@ -65,6 +71,9 @@ def prepare_storage(config: Config) -> None:
         "storage ready",
         extra={"storage": str(store.root), "blobs": blobs, "bytes": nbytes, "swept_temp": swept},
     )
+    if config.metrics_port is not None:
+        registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
+        MetricsPort(registry, config.host, config.metrics_port).start()
 
 
 def remove_metrics_dir(path: Path) -> None:
@@ -78,7 +87,7 @@ def on_starting(server: Any) -> None:
     path, owned = prepare_metrics_dir(os.environ, config)
     if owned:
         server.cas_owned_metrics_dir = path
-    prepare_storage(config)
+    prepare_storage(dataclasses.replace(config, metrics_dir=path))
     stop_signals_default_after_fork()
 
 
