@@ -30,6 +30,7 @@ DOCUMENTED = {
         "LOG_LEVEL",
         "CAS_SERVER",
         "CAS_WRITE_TOKEN",
+        "CAS_METRICS_PORT",
     },
     "cacheserver": {
         "LISTEN_PORT",
@@ -47,6 +48,7 @@ DOCUMENTED = {
         "CACHE_PEER_PORT",
         "CACHE_PEER_TOKEN",
         "POD_NAME",
+        "CACHE_METRICS_PORT",
     },
     "loadclient": {
         "CAS_SERVER_ADDR",
