@@ -169,3 +169,16 @@ def test_peer_port_and_token(tmp_path: Path) -> None:
         Config.from_env({"CACHE_PEER_TOKEN_FILE": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="differ"):
         Config.from_env({"LISTEN_PORT": "9000", "CACHE_PEER_PORT": "9000"})
+
+
+def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> None:
+    assert Config.from_env({}).metrics_port is None
+    base = Config.from_env({"CACHE_METRICS_PORT": "9101"})
+    assert base.metrics_port == 9101
+    assert parse_args(["--metrics-port", "9201"], base).metrics_port == 9201
+
+
+@pytest.mark.parametrize("port", ["0", "18001", "18002"])
+def test_a_metrics_port_must_be_apart_from_the_client_and_peer_ports(port: str) -> None:
+    with pytest.raises(ConfigError, match="CACHE_METRICS_PORT"):
+        Config.from_env({"CACHE_METRICS_PORT": port})
