@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import socket
+from collections.abc import Iterator
 from urllib.error import HTTPError
 from urllib.request import urlopen
 
