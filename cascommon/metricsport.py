@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # Scrapers are few; a connection past these waits in the backlog, never holding a thread.
 MAX_SCRAPES: Final = 4
-# A scraper that stalls mid-request is dropped after this long.
+# A scrape's connection is cut after this long, however it trickles.
 TIMEOUT_S: Final = 10.0
 PATH: Final = "/metrics"
 
@@ -70,10 +70,22 @@ class _Server(ThreadingHTTPServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # The read timeout is per read: a client trickling a byte at a time would keep
+        # its slot for ever without this bound on the whole connection.
+        deadline = threading.Timer(TIMEOUT_S, _cut, args=(request,))
+        deadline.start()
         try:
             super().process_request_thread(request, client_address)
         finally:
+            deadline.cancel()
             self.slots.release()
+
+
+def _cut(request: socket.socket) -> None:
+    try:
+        request.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
 
 
 class MetricsPort:

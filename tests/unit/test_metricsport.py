@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from urllib.error import HTTPError
 from urllib.request import urlopen
@@ -11,6 +12,7 @@ from urllib.request import urlopen
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from cascommon import metricsport
 from cascommon.metricsport import MetricsPort
 
 
@@ -49,3 +51,25 @@ def test_close_releases_the_port() -> None:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", listener.port))
+
+
+def test_a_trickling_scraper_is_cut_at_the_deadline(
+    port: MetricsPort, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metricsport, "TIMEOUT_S", 0.5)
+    with socket.create_connection(("127.0.0.1", port.port), timeout=5) as s:
+        s.sendall(b"GET /metrics HTTP/1.0\r\n")
+        cut = False
+        for _ in range(50):  # a header line every 0.2 s, each read well within any timeout
+            try:
+                s.sendall(b"X-Slow: 1\r\n")
+                if s.recv(1, socket.MSG_DONTWAIT) == b"":
+                    cut = True
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                cut = True
+                break
+            time.sleep(0.2)
+        assert cut, "the connection outlived its deadline"
