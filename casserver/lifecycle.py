@@ -52,15 +52,10 @@ def prepare_metrics_dir(environ: MutableMapping[str, str], config: Config) -> tu
 
 
 def prepare_storage(config: Config) -> None:
-    """Prepare_storage sweeps temp files and counts stored blobs before workers start.
-
-    With a metrics port it then serves every worker's samples there, from this process,
-    which outlives the workers and owns the metrics directory.
-    """
+    """Prepare_storage sweeps temp files and counts stored blobs before workers start."""
     from prometheus_client import CollectorRegistry  # after the metrics dir is set
 
-    from cascommon.metricsport import MetricsPort
-    from casserver.metrics import StorageGauges, exposition_registry
+    from casserver.metrics import StorageGauges
     from casserver.storage import BlobStore
 
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
@@ -71,9 +66,25 @@ def prepare_storage(config: Config) -> None:
         "storage ready",
         extra={"storage": str(store.root), "blobs": blobs, "bytes": nbytes, "swept_temp": swept},
     )
-    if config.metrics_port is not None:
-        registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
-        MetricsPort(registry, config.host, config.metrics_port).start()
+
+
+def start_metrics_port(config: Config) -> None:
+    """Start_metrics_port serves every worker's samples on CAS_METRICS_PORT, if it is set.
+
+    It runs in the main process, which outlives the workers and owns the metrics
+    directory, so a scrape never depends on which worker the kernel picks.
+    """
+    if config.metrics_port is None:
+        return
+    from prometheus_client import CollectorRegistry  # after the metrics dir is set
+
+    from cascommon.metricsport import MetricsPort
+    from casserver.metrics import exposition_registry
+    from casserver.storage import BlobStore
+
+    store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
+    registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
+    MetricsPort(registry, config.host, config.metrics_port).start()
 
 
 def remove_metrics_dir(path: Path) -> None:
@@ -87,7 +98,8 @@ def on_starting(server: Any) -> None:
     path, owned = prepare_metrics_dir(os.environ, config)
     if owned:
         server.cas_owned_metrics_dir = path
-    prepare_storage(dataclasses.replace(config, metrics_dir=path))
+    prepare_storage(config)
+    start_metrics_port(dataclasses.replace(config, metrics_dir=path))
     stop_signals_default_after_fork()
 
 
