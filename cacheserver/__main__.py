@@ -29,6 +29,12 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
         f"{base.peer_port})",
     )
     p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics on this port only, not on --port (CACHE_METRICS_PORT, "
+        "default unset: /metrics on --port)",
+    )
+    p.add_argument(
         "--origin", dest="origin_url", help="casserver base URL (CAS_SERVER_URL or CAS_SERVER_ADDR)"
     )
     p.add_argument("--peers", help="comma-separated members' peer base URLs (CACHE_PEERS)")

@@ -25,6 +25,7 @@ from cacheserver.peerserver import PeerServer
 from cacheserver.resources import BlobResource, StatsResource
 from cacheserver.upstream import Upstream
 from cascommon import health, logs, problem
+from cascommon.metricsport import MetricsPort
 
 App = falcon.App[falcon.Request, falcon.Response]
 RouteHook = Callable[[App, Config], None]
@@ -121,7 +122,9 @@ def create_app(
     misses = Gate(config.miss_limit, "misses")
     app.add_route(routes.BLOB, BlobResource(group, misses))
     app.add_route(routes.STATS, StatsResource(group))
-    health.add_routes(app, registry, ready=lambda: None)
+    # With a metrics port, serve_app serves the registry there instead.
+    exposed = registry if config.metrics_port is None else None
+    health.add_routes(app, exposed, ready=lambda: None)
     for hook in route_hooks:
         hook(app, config)
     # Uploads and action results go to the origin. They wait on the origin and on their
@@ -158,7 +161,11 @@ def serve_app(config: Config) -> HitPath:
     """
     group = build_group(config)
     peer_server(config, group).start()
-    return create_app(config, group=group)
+    registry = CollectorRegistry()
+    app = create_app(config, group=group, registry=registry)
+    if config.metrics_port is not None:
+        MetricsPort(registry, config.host, config.metrics_port).start()
+    return app
 
 
 def get_app() -> HitPath:

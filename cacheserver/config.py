@@ -27,6 +27,8 @@ class Config:
     port: int = 18001
     # The peer listener: /_groupcache/ only, so a NetworkPolicy can keep clients off it.
     peer_port: int = 18002
+    # None: /metrics on the client port. Set: /metrics only on this port, for the same reason.
+    metrics_port: int | None = None
     # Shared secret every member sends to the others' peer listener; None: no check.
     peer_token: str | None = field(default=None, repr=False)
     origin_url: str = "http://127.0.0.1:5000"
@@ -77,10 +79,7 @@ class Config:
     server: str = "granian"
 
     def __post_init__(self) -> None:
-        check_port("LISTEN_PORT", self.port)
-        check_port("CACHE_PEER_PORT", self.peer_port)
-        if self.peer_port == self.port:
-            raise ConfigError("CACHE_PEER_PORT must differ from LISTEN_PORT")
+        self._check_ports()
         for url in (self.origin_url, *self.peers, *filter(None, [self.self_url])):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -124,6 +123,18 @@ class Config:
         if self.miss_waiters is not None:
             return self.miss_waiters
         return max(1, self.threads - RESERVED_FOR_HITS)
+
+    def _check_ports(self) -> None:
+        check_port("LISTEN_PORT", self.port)
+        check_port("CACHE_PEER_PORT", self.peer_port)
+        if self.peer_port == self.port:
+            raise ConfigError("CACHE_PEER_PORT must differ from LISTEN_PORT")
+        if self.metrics_port is not None:
+            check_port("CACHE_METRICS_PORT", self.metrics_port)
+            if self.metrics_port in (self.port, self.peer_port):
+                raise ConfigError(
+                    "CACHE_METRICS_PORT must differ from LISTEN_PORT and the peer port"
+                )
 
     @property
     def member_url(self) -> str:
@@ -213,6 +224,7 @@ ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_HOST": ("host", str),
     "LISTEN_PORT": ("port", int),
     "CACHE_PEER_PORT": ("peer_port", int),
+    "CACHE_METRICS_PORT": ("metrics_port", int),
     "CACHE_PEER_TOKEN": ("peer_token", str),
     "CACHE_MISS_WAITERS": ("miss_waiters", int),
     "CACHE_PEER_WAITERS": ("peer_waiters", int),

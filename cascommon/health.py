@@ -40,12 +40,20 @@ class MetricsResource:
         resp.data = generate_latest(self._registry)
 
 
+class MetricsElsewhere:
+    """MetricsElsewhere answers 404 for /metrics when a metrics port of its own serves it."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raise falcon.HTTPNotFound(description="/metrics is served on the metrics port")
+
+
 def add_routes(
     app: falcon.App[falcon.Request, falcon.Response],
-    registry: CollectorRegistry,
+    registry: CollectorRegistry | None,
     ready: Callable[[], str | None],
 ) -> None:
-    """Add_routes mounts /healthz, /readyz and /metrics on app."""
+    """Add_routes mounts /healthz, /readyz and /metrics (a 404 if registry is None) on app."""
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready))
-    app.add_route("/metrics", MetricsResource(registry))
+    metrics = MetricsElsewhere() if registry is None else MetricsResource(registry)
+    app.add_route("/metrics", metrics)

@@ -25,6 +25,12 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     parser.add_argument("--host", help=f"listen address (env {ENV['host']}, default 0.0.0.0)")
     parser.add_argument("--port", type=int, help=f"listen port (env {ENV['port']}, default 5000)")
     parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help=f"serve /metrics on this port only, not on --port (env {ENV['metrics_port']}, "
+        "default unset: /metrics on --port)",
+    )
+    parser.add_argument(
         "--storage", help=f"storage directory (env {ENV['storage_dir']}, default ./cas-data)"
     )
     parser.add_argument("--workers", type=int, help=f"worker processes (env {ENV['workers']})")
@@ -36,6 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     )
     args = parser.parse_args(argv)
     flags = {"host": args.host, "port": args.port, "storage_dir": args.storage}
+    flags["metrics_port"] = args.metrics_port
     flags |= {"workers": args.workers, "threads": args.threads, "server": args.server}
     return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
 

@@ -52,9 +52,11 @@ def create_app(
     app.add_route("/cas", BlobCollection(ingest, limits))
     ac_limits = UploadLimits(config.max_ac_bytes, config.body_timeout_s, slots)
     app.add_route("/ac/{digest}", ActionResource(ActionCache(store, metrics), ac_limits))
-    health.add_routes(
-        app, exposition_registry(registry, store, config.metrics_dir), ready=store.check_writable
-    )
+    # With a metrics port, the main process serves /metrics there (see lifecycle).
+    exposed = None
+    if config.metrics_port is None:
+        exposed = exposition_registry(registry, store, config.metrics_dir)
+    health.add_routes(app, exposed, ready=store.check_writable)
     return app
 
 

@@ -39,6 +39,7 @@ ENV: Final = {
     "access_log": "CAS_ACCESS_LOG",
     "log_level": "LOG_LEVEL",
     "metrics_dir": "PROMETHEUS_MULTIPROC_DIR",
+    "metrics_port": "CAS_METRICS_PORT",
     "write_token": "CAS_WRITE_TOKEN",
     "read_token": "CAS_READ_TOKEN",
 }
@@ -51,7 +52,7 @@ SERVERS: Final = ("granian", "gunicorn")
 _FLOATS: Final = frozenset({"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s"})
 _INTS: Final = frozenset(
     {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
-    | {"body_min_rate_bps", "max_uploads", "max_connections"}
+    | {"body_min_rate_bps", "max_uploads", "max_connections", "metrics_port"}
 )
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -93,12 +94,19 @@ class Config:
     log_level: str = "INFO"
     # Set by the main process so every worker's metrics land in one place.
     metrics_dir: Path | None = None
+    # None: /metrics on the client port. Set: /metrics only here (served by the main
+    # process, every worker's samples summed), so a NetworkPolicy can keep clients off it.
+    metrics_port: int | None = None
     # Bearer tokens: None leaves writes (reads) open. Kept out of repr so they are never logged.
     write_token: str | None = field(default=None, repr=False)
     read_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
+        if self.metrics_port is not None:
+            check_port(ENV["metrics_port"], self.metrics_port)
+            if self.metrics_port == self.port:
+                raise ConfigError(f"{ENV['metrics_port']} must differ from {ENV['port']}")
         for name in (
             "max_blob_bytes", "max_ac_bytes", "workers", "threads", "max_uploads", "max_connections"
         ):  # fmt: skip

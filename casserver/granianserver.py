@@ -18,6 +18,7 @@ def serve(config: Config) -> None:
     logs.configure(config.log_level)
     try:
         lifecycle.prepare_storage(config)
+        lifecycle.start_metrics_port(config)
         lifecycle.stop_signals_default_after_fork()
         _run(config)
     finally:

@@ -7,6 +7,7 @@ progress, and the storage gauges are counted once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -67,6 +68,25 @@ def prepare_storage(config: Config) -> None:
     )
 
 
+def start_metrics_port(config: Config) -> None:
+    """Start_metrics_port serves every worker's samples on CAS_METRICS_PORT, if it is set.
+
+    It runs in the main process, which outlives the workers and owns the metrics
+    directory, so a scrape never depends on which worker the kernel picks.
+    """
+    if config.metrics_port is None:
+        return
+    from prometheus_client import CollectorRegistry  # after the metrics dir is set
+
+    from cascommon.metricsport import MetricsPort
+    from casserver.metrics import exposition_registry
+    from casserver.storage import BlobStore
+
+    store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
+    registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
+    MetricsPort(registry, config.host, config.metrics_port).start()
+
+
 def remove_metrics_dir(path: Path) -> None:
     """Remove_metrics_dir deletes the metrics directory casserver chose."""
     shutil.rmtree(path, ignore_errors=True)
@@ -79,6 +99,7 @@ def on_starting(server: Any) -> None:
     if owned:
         server.cas_owned_metrics_dir = path
     prepare_storage(config)
+    start_metrics_port(dataclasses.replace(config, metrics_dir=path))
     stop_signals_default_after_fork()
 
 

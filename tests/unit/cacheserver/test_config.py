@@ -186,3 +186,16 @@ def test_origin_token_from_the_environment_or_a_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="without spaces") as info:
         Config.from_env({"CACHE_ORIGIN_TOKEN": "two words"})
     assert "two words" not in str(info.value)
+
+
+def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> None:
+    assert Config.from_env({}).metrics_port is None
+    base = Config.from_env({"CACHE_METRICS_PORT": "9101"})
+    assert base.metrics_port == 9101
+    assert parse_args(["--metrics-port", "9201"], base).metrics_port == 9201
+
+
+@pytest.mark.parametrize("port", ["0", "18001", "18002"])
+def test_a_metrics_port_must_be_apart_from_the_client_and_peer_ports(port: str) -> None:
+    with pytest.raises(ConfigError, match="CACHE_METRICS_PORT"):
+        Config.from_env({"CACHE_METRICS_PORT": port})

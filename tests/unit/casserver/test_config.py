@@ -103,3 +103,17 @@ def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) ->
 def test_action_results_are_bounded_by_one_mib_by_default() -> None:
     assert Config.from_env({}).max_ac_bytes == 1 << 20
     assert Config.from_env({"CAS_MAX_AC_BYTES": "4096"}).max_ac_bytes == 4096
+
+
+def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> None:
+    from casserver.__main__ import parse_args
+
+    assert Config.from_env({}).metrics_port is None
+    assert Config.from_env({"CAS_METRICS_PORT": "9100"}).metrics_port == 9100
+    assert parse_args(["--metrics-port", "9200"]) == {"CAS_METRICS_PORT": "9200"}
+
+
+@pytest.mark.parametrize("env", [{"CAS_METRICS_PORT": "0"}, {"CAS_METRICS_PORT": "5000"}])
+def test_a_metrics_port_must_be_a_port_apart_from_the_listen_port(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match="CAS_METRICS_PORT"):
+        Config.from_env(env)

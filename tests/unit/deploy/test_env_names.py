@@ -31,6 +31,7 @@ DOCUMENTED = {
         "CAS_SERVER",
         "CAS_WRITE_TOKEN",
         "CAS_READ_TOKEN",
+        "CAS_METRICS_PORT",
     },
     "cacheserver": {
         "LISTEN_PORT",
@@ -49,6 +50,7 @@ DOCUMENTED = {
         "CACHE_PEER_TOKEN",
         "CACHE_ORIGIN_TOKEN",
         "POD_NAME",
+        "CACHE_METRICS_PORT",
     },
     "loadclient": {
         "CAS_SERVER_ADDR",

@@ -13,6 +13,7 @@ import yaml
 from cacheserver.config import Config as CacheConfig
 from cacheserver.config import dns_target
 from cacheserver.membership import member_url, stable_name
+from casserver.config import Config as CasConfig
 from tests.unit.deploy.manifests import (
     CLUSTER_KINDS,
     ROOT,
@@ -48,6 +49,8 @@ EXPECTED = {
     ("NetworkPolicy", "cacheserver-peers"),
     ("NetworkPolicy", "cacheserver-clients"),
     ("NetworkPolicy", "casserver-clients"),
+    ("NetworkPolicy", "cacheserver-metrics"),
+    ("NetworkPolicy", "casserver-metrics"),
     ("Job", "loadclient"),
     ("Ingress", "cache"),
     ("Ingress", "origin"),
@@ -293,6 +296,20 @@ def test_scrape_annotations_name_the_metrics_port() -> None:
         if o["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape")
     }
     assert scraped == {"casserver", "cacheserver"}
+
+
+@pytest.mark.parametrize(
+    ("name", "config"), [("casserver", CasConfig), ("cacheserver", CacheConfig)]
+)
+def test_servers_serve_metrics_on_the_scraped_port_alone(name: str, config: Any) -> None:
+    """The annotation, the named port and the server's own metrics port agree, apart from http."""
+    sts = objs_by_name()[("StatefulSet", name)]
+    container = the_container("StatefulSet", name)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    metrics_port = config.from_env(k8s_values(container)).metrics_port
+    annotated = int(sts["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+    assert annotated == ports["metrics"] == metrics_port
+    assert metrics_port != ports["http"]
 
 
 def _bytes(size: str) -> int:

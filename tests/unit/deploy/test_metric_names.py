@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 from falcon import testing
@@ -46,11 +47,36 @@ def cacheserver_names() -> set[str]:
     return exposed_names(client.simulate_get("/metrics").text)
 
 
+def cacheserver_metrics_port_names() -> set[str]:
+    """The names a member with CACHE_METRICS_PORT (as in k8s/) serves on that port."""
+    from prometheus_client import CollectorRegistry
+
+    from cacheserver.app import create_app
+    from cacheserver.config import Config
+    from cascommon.metricsport import MetricsPort
+
+    registry = CollectorRegistry()
+    config = Config(origin_url="http://127.0.0.1:9", metrics_port=1)
+    client = testing.TestClient(create_app(config, registry=registry))
+    client.simulate_get("/healthz")
+    assert client.simulate_get("/metrics").status_code == 404
+    port = MetricsPort(registry, "127.0.0.1", 0).start()
+    try:
+        with urlopen(f"http://127.0.0.1:{port.port}/metrics", timeout=5) as resp:
+            return exposed_names(resp.read().decode())
+    finally:
+        port.close()
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     names = casserver_names(tmp_path_factory.mktemp("cas-data")) | cacheserver_names()
     assert "cas_storage_bytes" in names and "cacheserver_gets_total" in names
     return names | SYNTHETIC
+
+
+def test_the_metrics_port_exports_what_the_client_port_did() -> None:
+    assert cacheserver_metrics_port_names() == cacheserver_names()
 
 
 def rule_exprs(path: Path) -> list[str]:

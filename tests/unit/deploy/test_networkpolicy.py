@@ -145,8 +145,20 @@ CASES = [
     ("loadclient", "cacheserver", "http", True),
     ("loadclient", "casserver", "http", True),
     ("cacheserver", "casserver", "http", True),
-    ("prometheus", "cacheserver", "http", True),
-    ("prometheus", "casserver", "http", True),
+    # /metrics lives on the metrics ports alone, and Prometheus alone reaches them.
+    ("prometheus", "cacheserver", "metrics", True),
+    ("prometheus", "casserver", "metrics", True),
+    ("prometheus", "cacheserver", "http", False),
+    ("prometheus", "casserver", "http", False),
+    ("ingress", "cacheserver", "metrics", False),
+    ("ingress", "casserver", "metrics", False),
+    ("loadclient", "cacheserver", "metrics", False),
+    ("loadclient", "casserver", "metrics", False),
+    ("cacheserver", "cacheserver", "metrics", False),
+    ("cacheserver", "casserver", "metrics", False),
+    ("casserver", "cacheserver", "metrics", False),
+    ("grafana", "cacheserver", "metrics", False),
+    ("grafana", "casserver", "metrics", False),
     ("grafana", "cacheserver", "http", False),
     ("grafana", "casserver", "http", False),
     ("casserver", "cacheserver", "http", False),
@@ -160,6 +172,11 @@ def test_who_reaches_whom(source: str, dest: str, port: str, expected: bool) -> 
     src = INGRESS_CONTROLLER if source == "ingress" else P[source]
     assert port in P[dest].ports
     assert allowed(src, P[dest], port) is expected
+
+
+def test_every_port_of_the_servers_is_in_the_table() -> None:
+    for dest in ("cacheserver", "casserver"):
+        assert set(P[dest].ports) <= {port for _, d, port, _ in CASES if d == dest}, dest
 
 
 def test_a_lookalike_pod_in_another_namespace_reaches_nothing() -> None:
