@@ -4,8 +4,10 @@ Measured in a soak member (50 KB values, CACHE_BYTES 8 MiB): values are allocate
 whichever fill thread loaded them and freed, on eviction, into that thread's arena.
 glibc gives each thread an arena of its own (up to 8 per core), and with 13-22
 threads (granian's, fills', the peer listener's) 3.8-6 MiB of freed chunks sat in
-them, 0.5-0.75x CACHE_BYTES over the values themselves. Two arenas, a fixed mmap
-threshold and a trim after each eighth of the budget evicted bring it under 1 MiB.
+them, 0.5-0.75x CACHE_BYTES over the values themselves. Two arenas and a trim after
+each eighth of the budget evicted bring it to 0.4-2 MiB. (A fixed 128 KiB mmap
+threshold as well, which makes every 200 KB value and response copy an mmap of its
+own, had test_cluster's sixty clients on one cold key refused with 503 in 3 of 5 runs.)
 Elsewhere than glibc (musl, macOS) these are no-ops.
 """
 
@@ -17,15 +19,10 @@ import threading
 from typing import Final
 
 # mallopt parameters, from glibc's malloc.h.
-M_MMAP_THRESHOLD: Final = -3
 M_ARENA_MAX: Final = -8
 # Threads share two arenas: one lock each, and Python threads take turns under the
 # GIL anyway; freed memory is reused across threads instead of kept per thread.
 ARENA_MAX: Final = 2
-# glibc's default threshold, fixed: left dynamic, it rises to the largest chunk freed
-# (a 256 KiB read buffer), and from then on such buffers are cut from the heap and
-# leave holes there instead of going back to the system when freed.
-MMAP_THRESHOLD_BYTES: Final = 128 * 1024
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -42,12 +39,10 @@ _LIBC: Final = _libc()
 
 
 def tune() -> bool:
-    """Tune caps the arenas and fixes the mmap threshold; it reports whether glibc took both."""
+    """Tune caps glibc's arenas; it reports whether glibc took the setting."""
     if _LIBC is None:
         return False
-    arenas = _LIBC.mallopt(M_ARENA_MAX, ARENA_MAX)
-    threshold = _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    return bool(arenas and threshold)
+    return bool(_LIBC.mallopt(M_ARENA_MAX, ARENA_MAX))
 
 
 class Trimmer:

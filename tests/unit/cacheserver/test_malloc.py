@@ -14,7 +14,7 @@ from cacheserver.malloc import Trimmer, tune
     not sys.platform.startswith("linux") or "libc.so.6" not in str(ctypes.util.find_library("c")),
     reason="glibc only",
 )
-def test_glibc_takes_the_arena_cap_and_the_mmap_threshold() -> None:
+def test_glibc_takes_the_arena_cap() -> None:
     assert tune()
 
 
