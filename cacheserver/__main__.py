@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
+from cacheserver import malloc
 from cacheserver.config import SERVERS, Config, ConfigError
 from cascommon import logs
 
@@ -106,6 +107,7 @@ def load_app(config: Config) -> Callable[..., Any]:
     """Load_app builds the app and starts the peer listener in the serving process."""
     from cacheserver.app import serve_app
 
+    malloc.tune()  # in the serving process too: granian spawns it afresh
     logs.configure(config.log_level)
     return serve_app(config)
 
@@ -179,6 +181,7 @@ def serve_gunicorn(config: Config) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Main parses the environment and flags and serves until stopped."""
+    malloc.tune()  # before any thread: each takes its arena on its first malloc
     try:
         config = parse_args(argv, Config.from_env(os.environ))
     except (ConfigError, TypeError, ValueError) as ex:

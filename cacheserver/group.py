@@ -13,6 +13,7 @@ from cachetools import TTLCache
 
 from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, TooLarge, Unavailable
 from cacheserver.lru import ByteLRU
+from cacheserver.malloc import Trimmer
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
 from cacheserver.singleflight import Flight
@@ -32,6 +33,8 @@ HOT_FRACTION: Final = 8  # the hot cache gets 1/8 of the bytes, as in groupcache
 # header and the LRU's entries (measured with tracemalloc: ~310-330 bytes).
 ITEM_OVERHEAD_BYTES: Final = 320
 NEGATIVE_ITEMS: Final = 4096
+# Freed heap pages go back to the system after each eighth of the budget is evicted.
+TRIM_FRACTION: Final = 8
 
 Value = bytes | BlobStream
 
@@ -66,6 +69,7 @@ class Group:
         self.max_item_bytes = max_item_bytes
         self.main = ByteLRU(cache_bytes - hot_bytes, max_item_bytes, ITEM_OVERHEAD_BYTES)
         self.hot = ByteLRU(hot_bytes, max_item_bytes, ITEM_OVERHEAD_BYTES)
+        self._trimmer = Trimmer(cache_bytes // TRIM_FRACTION)
         self.picker = picker
         self.origin = origin
         self.counters = Stats()
@@ -156,7 +160,7 @@ class Group:
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
                     # budget still keeps only the recently used.
-                    self.hot.add(key, value)
+                    self._keep(self.hot, key, value)
                     self._log_fill(digest, PEER, value, started, peer.base_url)
                 return value, PEER
         try:
@@ -168,9 +172,14 @@ class Group:
             raise
         if value is not None:
             owned = self.picker.owner(key) is None
-            (self.main if owned else self.hot).add(key, value)
+            self._keep(self.main if owned else self.hot, key, value)
             self._log_fill(digest, MISS, value, started, self.origin.base_url)
         return value, MISS
+
+    def _keep(self, cache: ByteLRU, key: str, value: bytes) -> None:
+        """_keep caches a filled value; what it evicted is, now and then, given back to the OS."""
+        cache.add(key, value)
+        self._trimmer.freed(self.main.evicted_bytes() + self.hot.evicted_bytes())
 
     def _from_peer(self, peer: Peer, digest: Digest) -> bytes | None:
         """_from_peer returns the owner's verified value, or None when too large to cache.

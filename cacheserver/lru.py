@@ -24,10 +24,12 @@ class _CountingLRU(LRUCache[str, bytes]):
     def __init__(self, max_bytes: int, item_overhead_bytes: int) -> None:
         super().__init__(maxsize=max_bytes, getsizeof=lambda v: len(v) + item_overhead_bytes)
         self.evictions = 0
+        self.evicted_bytes = 0
 
     def popitem(self) -> tuple[str, bytes]:
         item = super().popitem()
         self.evictions += 1
+        self.evicted_bytes += len(item[1])
         return item
 
 
@@ -79,6 +81,10 @@ class ByteLRU:
         with self._lock:
             self._lru[key] = value
         return True
+
+    def evicted_bytes(self) -> int:
+        """Evicted_bytes is the running total of the values' bytes evicted (read unlocked)."""
+        return self._lru.evicted_bytes
 
     def stats(self) -> CacheStats:
         """Stats returns the current size and counters."""

@@ -68,7 +68,12 @@ class Body:
                     # Each read waits at most what is left of the budget: a stalled read
                     # cannot outlive the deadline by a whole read timeout.
                     sock.settimeout(min(up.timeout_s, remaining))
-                chunk = self._resp.read1(CHUNK_BYTES)
+                # What is left, when known: a read allocates all it asks for, and
+                # a 256 KiB buffer cut down to a 50 KB body left a hole in the heap.
+                # No decoding (no Content-Encoding is asked for): urllib3's decoded
+                # path copies every chunk once more through a BytesIO.
+                want = CHUNK_BYTES if self.length is None else min(CHUNK_BYTES, self.length - size)
+                chunk = self._resp.read1(want, decode_content=False) if want > 0 else b""
                 if not chunk:
                     self._done = True
                     return

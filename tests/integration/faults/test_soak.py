@@ -36,11 +36,6 @@ def test_soak_pushes_more_than_the_tier_holds_and_samples_every_member(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="at CACHE_BYTES 8 MiB members peak at 1.3-1.6x CACHE_BYTES over idle: fixed "
-    "per-process costs and allocator slack are not yet within the bound",
-    strict=False,
-)
 def test_soak_keeps_every_member_within_idle_plus_one_and_a_half_cache_bytes(
     soak: ScriptRun,
 ) -> None:

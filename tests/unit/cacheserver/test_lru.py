@@ -15,6 +15,7 @@ def test_budget_is_bytes_not_items() -> None:
     assert stats.bytes <= 100
     assert stats.items == 3
     assert stats.evictions == 7
+    assert lru.evicted_bytes() == 7 * 30  # the values' bytes, as the trimmer counts them
 
 
 def test_least_recently_used_goes_first() -> None:
