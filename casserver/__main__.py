@@ -33,7 +33,9 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     parser.add_argument(
         "--storage", help=f"storage directory (env {ENV['storage_dir']}, default ./cas-data)"
     )
-    parser.add_argument("--workers", type=int, help=f"worker processes (env {ENV['workers']})")
+    parser.add_argument(
+        "--workers", type=int, help=f"worker processes (env {ENV['workers']}, default 2)"
+    )
     parser.add_argument(
         "--threads", type=int, help=f"app threads per worker (env {ENV['threads']}, default 8)"
     )
