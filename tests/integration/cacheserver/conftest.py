@@ -15,6 +15,7 @@ from cacheserver.ring import Ring
 from cascommon.digest import sha256_hex
 from tests.conftest import Spawn
 from tests.support import ServerProcess, cacheserver_argv, free_port
+from tests.tier import origin_gets
 
 # Short timeouts and backoff keep failure tests fast; they are what the tests bound.
 MEMBER_ENV: Mapping[str, str] = {
@@ -73,14 +74,7 @@ class CacheCluster:
 
     def origin_gets(self) -> int:
         """Origin_gets counts casserver's successful GET /cas/{digest} answers."""
-        text = requests.get(f"{self.origin.base_url}/metrics", timeout=5).text
-        want = {"method": "GET", "route": "/cas/{digest}", "status": "2xx"}
-        return sum(
-            int(sample.value)
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "cas_http_requests_total" and want.items() <= sample.labels.items()
-        )
+        return origin_gets(self.origin.base_url)
 
 
 def start_all(procs: list[ServerProcess]) -> None:

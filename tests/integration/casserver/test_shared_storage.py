@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from tests.integration.casserver.conftest import files, wait_for
+from tests.integration.casserver.test_crash_rounds import verify_storage
 from tests.integration.casserver.test_durability import read_reply, start_partial_upload
 from tests.support import ServerProcess, free_port
 
@@ -27,17 +28,6 @@ MAX_UPLOADS_PER_THREAD = 300
 
 def temp_files(storage: Path) -> set[str]:
     return {name for name in files(storage) if name.startswith("tmp/")}
-
-
-def stored_blobs_verify(storage: Path) -> int:
-    """Stored_blobs_verify checks that every stored file hashes to its name; returns the count."""
-    count = 0
-    for algorithm in ("sha256", "sha1"):
-        for path in (storage / algorithm).rglob("*"):
-            if path.is_file():
-                assert hashlib.new(algorithm, path.read_bytes()).hexdigest() == path.name, path
-                count += 1
-    return count
 
 
 class Uploader:
@@ -147,7 +137,7 @@ def test_a_restarted_replica_sweeps_only_what_it_left(
             assert (got.status_code, got.content) == (200, data)
     # A SIGKILL can land between a blob's commit and its 201: such a blob is whole and
     # verifies, it was only never acknowledged. Every stored blob is one that was sent.
-    assert stored_blobs_verify(storage) >= len(uploader.acknowledged)
+    assert verify_storage(storage) >= len(uploader.acknowledged)
     sha256_names = {p.name for p in (storage / "sha256").rglob("*") if p.is_file()}
     assert sha256_names <= uploader.attempted | set(uploader.acknowledged)
     assert wait_for(lambda: temp_files(storage) == set()), temp_files(storage)
