@@ -167,3 +167,43 @@ class LoopbackHTTPServer:
         """Close stops serving and releases the port."""
         self.server.shutdown()
         self.server.server_close()
+
+
+class BlobOrigin(LoopbackHTTPServer):
+    """BlobOrigin is a real HTTP origin serving blobs from a dict, each GET after latency_s.
+
+    It counts the GETs it answered (gets), so a test can tell how many loads reached it.
+    """
+
+    def __init__(self, blobs: Mapping[str, bytes], latency_s: float = 0.0) -> None:
+        self.gets = 0
+        lock = threading.Lock()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle and the
+                # client's delayed ACK make every answer wait 40 ms.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                with lock:
+                    origin.gets += 1
+                if latency_s:
+                    time.sleep(latency_s)
+                data = blobs.get(self.path.rsplit("/", 1)[-1])
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        super().__init__(Handler)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler
 
 import requests
 
 from tests.integration.cacheserver.conftest import CacheCluster
-from tests.support import LoopbackHTTPServer
+from tests.support import BlobOrigin
 
 Start = Callable[..., CacheCluster]
 # The owner's origin answers after 2.5 s, longer than the 2 s peer timeout the other
@@ -22,42 +20,12 @@ LATENCY_S = 2.5
 BURST_ENV = {"CACHE_ORIGIN_TIMEOUT_S": "5", "CACHE_FILL_THREADS": "16"}
 
 
-class SlowOrigin(LoopbackHTTPServer):
-    """SlowOrigin is a real HTTP origin that answers every GET after latency_s."""
-
-    def __init__(self, blobs: dict[str, bytes], latency_s: float) -> None:
-        self.gets = 0
-        lock = threading.Lock()
-        origin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                with lock:
-                    origin.gets += 1
-                time.sleep(latency_s)
-                data = blobs.get(self.path.rsplit("/", 1)[-1])
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
-
-
 def test_a_burst_of_cold_keys_is_one_origin_load_each_and_no_peer_errors(
     cache_cluster: Start,
 ) -> None:
     keys = 60
     blobs = {hashlib.sha256(d).hexdigest(): d for d in (os.urandom(10_000) for _ in range(keys))}
-    origin = SlowOrigin(blobs, latency_s=LATENCY_S)
+    origin = BlobOrigin(blobs, latency_s=LATENCY_S)
     try:
         # More request threads than requests a member gets in the burst (20 clients and
         # the others' peer requests): with fewer, all can wait on other members (Config).

@@ -4,50 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import random
-import socket
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from tests.conftest import Spawn
 from tests.integration.cacheserver.conftest import MEMBER_ENV
-from tests.support import LoopbackHTTPServer, cacheserver_argv, free_port
+from tests.support import BlobOrigin, cacheserver_argv, free_port
 
 MIB = 1 << 20
 CACHE_BYTES = 64 * MIB
 SMALL, LARGE = 20_000, 500
 BOUND = 1.5
-
-
-class DictOrigin(LoopbackHTTPServer):
-    """DictOrigin serves blobs from memory: a fast origin for many distinct keys."""
-
-    def __init__(self, blobs: dict[str, bytes]) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes: without this, Nagle and the
-                # client's delayed ACK make every answer wait 40 ms.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                data = blobs.get(self.path.rsplit("/", 1)[-1])
-                if data is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        super().__init__(Handler)
 
 
 def blobs(count: int, low: int, high: int, seed: int) -> dict[str, bytes]:
@@ -62,7 +31,7 @@ def blobs(count: int, low: int, high: int, seed: int) -> dict[str, bytes]:
 @pytest.mark.timeout(300)  # 20,500 distinct misses through a Python origin: about a minute
 def test_rss_stays_within_the_cache_budget_under_many_distinct_fills(spawn: Spawn) -> None:
     small, large = blobs(SMALL, 1000, 4000, 1), blobs(LARGE, 200_000, 200_000, 2)
-    origin = DictOrigin({**small, **large})
+    origin = BlobOrigin({**small, **large})
     try:
         port = free_port()
         argv = cacheserver_argv(
