@@ -54,6 +54,11 @@ def files(root: Path) -> set[str]:
     }
 
 
+def temp_files(storage: Path) -> set[str]:
+    """Temp_files is files() under tmp/: uploads in progress or left behind."""
+    return {name for name in files(storage) if name.startswith("tmp/")}
+
+
 def wait_for(check: Callable[[], bool], deadline_s: float = 10) -> bool:
     """Wait_for polls check until it is true or the deadline passes."""
     deadline = time.monotonic() + deadline_s

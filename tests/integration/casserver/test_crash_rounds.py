@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.casserver.conftest import files, wait_for
+from tests.integration.casserver.conftest import temp_files, wait_for
 from tests.support import ServerProcess
 
 UPLOADS = 100
@@ -80,10 +80,6 @@ def verify_storage(storage: Path) -> int:
                 assert hashlib.new(algorithm, path.read_bytes()).hexdigest() == path.name, path
                 count += 1
     return count
-
-
-def temp_files(storage: Path) -> set[str]:
-    return {name for name in files(storage) if name.startswith("tmp/")}
 
 
 def run_round(server: ServerProcess, storage: Path, round_no: int) -> tuple[list[Upload], int]:

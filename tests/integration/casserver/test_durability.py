@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.casserver.conftest import SERVERS, files, wait_for
+from tests.integration.casserver.conftest import SERVERS, files, temp_files, wait_for
 from tests.support import ServerProcess
 
 
@@ -51,10 +51,6 @@ def read_reply(s: socket.socket) -> bytes:
             break
         body += chunk
     return head + b"\r\n\r\n" + body
-
-
-def temp_files(storage: Path) -> set[str]:
-    return {name for name in files(storage) if name.startswith("tmp/")}
 
 
 @pytest.mark.parametrize("http_server", SERVERS)

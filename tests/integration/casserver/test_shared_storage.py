@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.casserver.conftest import files, wait_for
+from tests.integration.casserver.conftest import temp_files, wait_for
 from tests.integration.casserver.test_crash_rounds import verify_storage
 from tests.integration.casserver.test_durability import read_reply, start_partial_upload
 from tests.support import ServerProcess, free_port
@@ -24,10 +24,6 @@ from tests.support import ServerProcess, free_port
 SHARED = [os.urandom(200_000 + i) for i in range(4)]  # uploaded by every thread to both
 THREADS = 4
 MAX_UPLOADS_PER_THREAD = 300
-
-
-def temp_files(storage: Path) -> set[str]:
-    return {name for name in files(storage) if name.startswith("tmp/")}
 
 
 class Uploader:
