@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import falcon
 from prometheus_client import CollectorRegistry, Counter
@@ -28,13 +27,8 @@ from cascommon import health, logs, problem
 from cascommon.metricsport import MetricsPort
 
 App = falcon.App[falcon.Request, falcon.Response]
-RouteHook = Callable[[App, Config], None]
 
 log = logging.getLogger(__name__)
-
-# Modules that add routes to the client port (e.g. PUT forwarding to the origin) are
-# listed here, each a function(app, config); create_app calls them after its own routes.
-ROUTE_HOOKS: Final[tuple[RouteHook, ...]] = ()
 
 
 class LoadErrorHandler:
@@ -107,7 +101,6 @@ def create_app(
     *,
     group: Group | None = None,
     registry: CollectorRegistry | None = None,
-    route_hooks: tuple[RouteHook, ...] = ROUTE_HOOKS,
 ) -> HitPath:
     """Create_app builds the client port's WSGI app; every dependency can be passed in."""
     group = group or build_group(config)
@@ -125,8 +118,6 @@ def create_app(
     # With a metrics port, serve_app serves the registry there instead.
     exposed = registry if config.metrics_port is None else None
     health.add_routes(app, exposed, ready=lambda: None)
-    for hook in route_hooks:
-        hook(app, config)
     # Uploads and action results go to the origin. They wait on the origin and on their
     # clients as misses do, so they take places of the same gate: threads stay for hits.
     forward = Forward(
