@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
-from cacheserver import malloc
+from cacheserver import granianhits, malloc
 from cacheserver.config import SERVERS, Config, ConfigError
 from cascommon import logs
 
@@ -109,7 +109,10 @@ def load_app(config: Config) -> Callable[..., Any]:
 
     malloc.tune()  # in the serving process too: granian spawns it afresh
     logs.configure(config.log_level)
-    return serve_app(config)
+    app = serve_app(config)
+    if config.server == "granian":
+        granianhits.install(app)  # granian wraps the app after this loader returns
+    return app
 
 
 # The JSON logging dict, with the servers' own loggers routed into it.

@@ -7,14 +7,15 @@ passes everything else (misses, ranges, conditionals, other routes) to the app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from cacheserver.responses import blob_headers
+from cacheserver.responses import Headers, blob_headers
 from cacheserver.routes import BLOB_PREFIX as PREFIX
 
 _DIGEST_LENGTHS: Final = frozenset({40, 64})
+_EMPTY: Final = b""
 
 
 class HitPath:
@@ -24,7 +25,11 @@ class HitPath:
         self.app = app
         self._cached = cached
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def answer(self, environ: Mapping[str, Any]) -> tuple[Headers, bytes] | None:
+        """Answer is the headers and body of a 200 hit for a WSGI environ (or granian's scope).
+
+        None when the request is not a plain whole-blob GET/HEAD or the blob is not cached.
+        """
         path: str = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD")
         if (
@@ -37,7 +42,13 @@ class HitPath:
             key = path[len(PREFIX) :]
             value = self._cached(key)
             if value is not None:
-                start_response("200 OK", blob_headers(key, len(value), "hit"))
                 # The cached bytes themselves: no copy on the way out.
-                return [value] if method == "GET" else []
-        return self.app(environ, start_response)
+                return blob_headers(key, len(value), "hit"), value if method == "GET" else _EMPTY
+        return None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        found = self.answer(environ)
+        if found is None:
+            return self.app(environ, start_response)
+        start_response("200 OK", found[0])
+        return [found[1]]
