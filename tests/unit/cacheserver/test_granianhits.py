@@ -11,7 +11,7 @@ import granian.server.mp  # the real module whose wrapper install replaces
 import pytest
 
 from cacheserver import granianhits
-from cacheserver.hitpath import HitPath
+from cacheserver.hitpath import HEADER_MEMO_ITEMS, HitPath
 
 KEY = "ab" * 32
 VALUE = b"cached bytes"
@@ -126,3 +126,16 @@ def test_without_granians_wrapper_nothing_is_replaced(
         assert not granianhits.install(hits)
     assert "hits take the WSGI path" in caplog.text
     assert not hasattr(granian_wrap(), "granian_wrap")
+
+
+def test_hit_headers_are_kept_for_a_bounded_number_of_blobs() -> None:
+    values = {f"{i:064x}": bytes(i % 7) for i in range(HEADER_MEMO_ITEMS + 10)}
+    hits = HitPath(origin_app, values.get)
+    for key, value in values.items():
+        found = hits.answer(scope(f"/cas/{key}"))
+        assert found is not None and found[1] == value
+        assert dict(found[0])["Content-Length"] == str(len(value))
+        assert dict(found[0])["ETag"] == f'"{key}"'
+        assert len(hits._headers) <= HEADER_MEMO_ITEMS
+    again = hits.answer(scope(f"/cas/{key}"))
+    assert again is not None and again[0] is found[0]  # the kept list, not a new one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from cacheserver.lru import ByteLRU
+from cacheserver.lru import TOUCH_BATCH, ByteLRU
 
 
 def test_budget_is_bytes_not_items() -> None:
@@ -73,6 +73,7 @@ def test_concurrent_use_keeps_the_budget() -> None:
     stats = lru.stats()
     assert stats.bytes <= 1000
     assert stats.bytes == sum(len(v) for v in lru._lru.values())
+    assert lru._lru.held == dict(lru._lru.items())  # what hits read without the lock
 
 
 def test_each_value_is_charged_its_overhead() -> None:
@@ -84,3 +85,21 @@ def test_each_value_is_charged_its_overhead() -> None:
     assert lru.max_item_bytes == 900
     assert not lru.add("big", bytes(901))  # would not fit with its overhead: refused
     assert lru.stats().items == 9
+
+
+def test_hits_read_without_the_lock_keep_the_exact_lru_order_and_count() -> None:
+    lru = ByteLRU(max_bytes=40)
+    for key in "abcd":
+        lru.add(key, bytes(10))
+    # More hits than one replay batch, then a few more still queued at the next add:
+    # at each eviction the order is that of the hits, replayed oldest first.
+    for _ in range(TOUCH_BATCH):
+        lru.get("b")
+    for key in "cadac":
+        assert lru.get(key) is not None
+    lru.add("e", bytes(10))  # evicts the least recent: b
+    assert lru.peek("b") is None and lru.peek("d") is not None
+    lru.add("f", bytes(10))  # then d
+    assert lru.peek("d") is None and all(lru.peek(k) is not None for k in "acef")
+    assert lru.stats().hits == TOUCH_BATCH + 5
+    assert lru.get("missing") is None and lru.stats().hits == TOUCH_BATCH + 5
