@@ -64,6 +64,30 @@ def framing(lower: bytes) -> tuple[bytes | None, bool, int]:
     return header(lower, b"\r\nx-cache:"), chunked, size
 
 
+class Framer:
+    """Framer is framing() of header blocks, memoized for the block it saw last.
+
+    A server's answers to one GET repeat their header block byte for byte (nginx's changes
+    with its Date header, once a second): comparing the block with the last one is a memcmp,
+    much cheaper than lowercasing and searching it for every answer.
+    """
+
+    __slots__ = ("block", "result")
+
+    def __init__(self) -> None:
+        self.block = b""
+        self.result: tuple[bytes | None, bool, int] = (None, False, -1)
+
+    def framing(self, buf: bytes | bytearray, end: int) -> tuple[bytes | None, bool, int]:
+        """Framing is framing() of the header block buf[:end]."""
+        block = self.block
+        if len(block) == end and buf.startswith(block):
+            return self.result
+        self.block = block = bytes(buf[:end])
+        self.result = result = framing(block.lower())
+        return result
+
+
 def header(block: bytes, name: bytes) -> bytes | None:
     """Header is the value of the first header `name` ("\\r\\nname:", lowercase) in block."""
     start = block.find(name)
