@@ -98,6 +98,7 @@ class Attacker:
             later.cancel()
             sweeper.cancel()
             self.pool.close()
+            self.recorder.flush()
         return self.metrics
 
     def interrupt(self) -> None:
@@ -279,6 +280,7 @@ class Attacker:
             now = time.monotonic_ns()
             for conn in self.pool.expired(now, timeout):
                 conn.abort_with(TIMEOUT, f"no response within {timeout / NS_PER_S:g}s")
+            self.recorder.flush()  # the progress shown stays at most a period behind
             while self.queue and now - self.queue[0][1] > timeout:
                 hit, due_ns = self.queue.popleft()
                 ex = self.targets.exchange(hit, due_ns)
