@@ -162,12 +162,11 @@ class Connection(asyncio.BufferedProtocol):
         buf = reads.buf
         if ex.head:
             joined = ex.head + reads.view[:end]
-            offset = joined.find(HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
-            ex.cache, ex.chunked, ex.length = reads.framer.framing(joined, len(ex.head) + offset)
+            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(joined, len(joined))
+            offset -= len(ex.head)
             ex.head = b""
         else:
-            offset = buf.find(HEAD_END, 0, end) + 4
-            ex.cache, ex.chunked, ex.length = reads.framer.framing(buf, offset)
+            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(buf, end)
         ex.status = self.parser.get_status_code()
         ex.in_body = True
         ex.until_close = not ex.chunked and ex.length < 0
