@@ -135,7 +135,11 @@ class Metrics:
         self.service.record_all(list(map(sub, dones, sents)))
         latencies = list(map(sub, dones, dues))
         buckets = self.latency.record_all(latencies)
-        for (cache, size), count in Counter(zip(caches, sizes, strict=True)).items():
+        if caches.count(caches[0]) == n and sizes.count(sizes[0]) == n:
+            by_cache = {(caches[0], sizes[0]): n}  # the common case, without hashing each
+        else:
+            by_cache = Counter(zip(caches, sizes, strict=True))
+        for (cache, size), count in by_cache.items():
             key = _CACHE_KEYS.get(cache) or _cache_result(cache)
             self.cache[key] += count
             self.cache_bytes[key] += size * count

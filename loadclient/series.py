@@ -71,25 +71,29 @@ class Series:
     ) -> None:
         """Add_successes is add() of each 200 without error, in bulk (equal-length lists)."""
         width = self.interval_ns
-        points = self.points
         intervals = [o // width if o > 0 else 0 for o in offsets_ns]
-        # A batch spans an interval or two: count by (interval, coarse bucket) in C.
         coarse = [b >> COARSE_SHIFT for b in buckets]
-        for (i, b), n in Counter(zip(intervals, coarse, strict=True)).items():
-            p = points.get(i)
-            if p is None:
-                p = points[i] = Point()
-            p.count += n
-            p.buckets[b] = p.buckets.get(b, 0) + n
-            p.codes[200] = p.codes.get(200, 0) + n
-        if len(set(intervals)) == 1:
-            p = points[intervals[0]]
-            p.max_ns = max(p.max_ns, max(latencies_ns))
+        first = intervals[0]
+        if intervals.count(first) == len(intervals):  # most batches fall in one interval
+            self._add_counts(first, len(intervals), Counter(coarse), max(latencies_ns))
             return
-        for i, latency in zip(intervals, latencies_ns, strict=True):
-            p = points[i]
-            if latency > p.max_ns:
-                p.max_ns = latency
+        groups: dict[int, tuple[list[int], list[int]]] = {}
+        for i, b, latency in zip(intervals, coarse, latencies_ns, strict=True):
+            bs, latencies = groups.setdefault(i, ([], []))
+            bs.append(b)
+            latencies.append(latency)
+        for i, (bs, latencies) in groups.items():
+            self._add_counts(i, len(bs), Counter(bs), max(latencies))
+
+    def _add_counts(self, i: int, n: int, buckets: Counter[int], max_ns: int) -> None:
+        p = self.points.get(i)
+        if p is None:
+            p = self.points[i] = Point()
+        p.count += n
+        p.max_ns = max(p.max_ns, max_ns)
+        for b, count in buckets.items():
+            p.buckets[b] = p.buckets.get(b, 0) + count
+        p.codes[200] = p.codes.get(200, 0) + n
 
     def merge(self, other: Series) -> None:
         """Merge adds another process's points (same interval width)."""
