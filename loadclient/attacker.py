@@ -138,6 +138,7 @@ class Attacker:
             if wait_ns > 0:
                 assert self._timer is not None
                 self._timer.wake_at(self.start_ns + pacer.due_ns(self.next_hit))
+                self.recorder.flush_within(wait_ns)  # in the gap, so no send waits for it
                 return
             self._dispatch(self.next_hit, self.start_ns + pacer.due_ns(self.next_hit))
             self.next_hit += stride
