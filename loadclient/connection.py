@@ -15,7 +15,7 @@ from typing import Protocol, cast
 import httptools
 
 from loadclient.exchange import Exchange
-from loadclient.response import HEAD_END, framing
+from loadclient.response import HEAD_END, Framer
 from loadclient.result import PROTOCOL
 
 _MAX_HEAD_BYTES = 64 * 1024  # a warm-up answer's header block longer than this is garbage
@@ -48,6 +48,7 @@ class ReadBuffer:
     def __init__(self, size: int = 256 * 1024) -> None:
         self.buf = bytearray(size)
         self.view = memoryview(self.buf)
+        self.framer = Framer()  # the answers' header blocks, read where they were read
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -157,18 +158,17 @@ class Connection(asyncio.BufferedProtocol):
         ex = self.exchange
         if ex is None:
             return
-        buf, end = self.reads.buf, self.end
+        reads, end = self.reads, self.end
+        buf = reads.buf
         if ex.head:
-            joined = ex.head + self.reads.view[:end]
-            offset = joined.find(HEAD_END, max(0, len(ex.head) - 3)) + 4 - len(ex.head)
-            block = joined[: len(ex.head) + offset].lower()
+            joined = ex.head + reads.view[:end]
+            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(joined, len(joined))
+            offset -= len(ex.head)
             ex.head = b""
         else:
-            offset = buf.find(HEAD_END, 0, end) + 4
-            block = bytes(self.reads.view[:offset]).lower()
+            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(buf, end)
         ex.status = self.parser.get_status_code()
         ex.in_body = True
-        ex.cache, ex.chunked, ex.length = framing(block)
         ex.until_close = not ex.chunked and ex.length < 0
         ex.body(buf, self.reads.view, offset, end)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Final
 
 from loadclient.durations import NS_PER_S
@@ -64,6 +65,35 @@ class Series:
         buckets[b] = buckets.get(b, 0) + 1
         codes = p.codes
         codes[status] = codes.get(status, 0) + 1
+
+    def add_successes(
+        self, offsets_ns: list[int], latencies_ns: list[int], buckets: list[int]
+    ) -> None:
+        """Add_successes is add() of each 200 without error, in bulk (equal-length lists)."""
+        width = self.interval_ns
+        intervals = [o // width if o > 0 else 0 for o in offsets_ns]
+        coarse = [b >> COARSE_SHIFT for b in buckets]
+        first = intervals[0]
+        if intervals.count(first) == len(intervals):  # most batches fall in one interval
+            self._add_counts(first, len(intervals), Counter(coarse), max(latencies_ns))
+            return
+        groups: dict[int, tuple[list[int], list[int]]] = {}
+        for i, b, latency in zip(intervals, coarse, latencies_ns, strict=True):
+            bs, latencies = groups.setdefault(i, ([], []))
+            bs.append(b)
+            latencies.append(latency)
+        for i, (bs, latencies) in groups.items():
+            self._add_counts(i, len(bs), Counter(bs), max(latencies))
+
+    def _add_counts(self, i: int, n: int, buckets: Counter[int], max_ns: int) -> None:
+        p = self.points.get(i)
+        if p is None:
+            p = self.points[i] = Point()
+        p.count += n
+        p.max_ns = max(p.max_ns, max_ns)
+        for b, count in buckets.items():
+            p.buckets[b] = p.buckets.get(b, 0) + count
+        p.codes[200] = p.codes.get(200, 0) + n
 
     def merge(self, other: Series) -> None:
         """Merge adds another process's points (same interval width)."""

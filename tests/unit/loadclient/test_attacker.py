@@ -168,3 +168,25 @@ def test_a_late_tick_within_the_grace_still_sends(monkeypatch: pytest.MonkeyPatc
     a, clock, timer, sent = attacker_at(monkeypatch, Rate(1000))
     tick_at(a, clock, 10 * MS + GRACE_NS - 1)
     assert len(sent) == 10 and a.metrics.dropped == 0
+
+
+def test_successes_reach_the_metrics_between_requests_or_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A flush pauses the loop: the open model flushes in a gap before the next due time
+    # that is long enough for it, and no batch grows past the cap.
+    a, clock, _, _ = attacker_at(monkeypatch, Rate(1000))  # a request every ms
+    success = (START, START + 1, START + 2, 1, None, -1)
+    a.recorder.batch = [success] * 15
+    tick_at(a, clock, 0)  # too few to be worth a flush
+    assert a.metrics.requests == 0
+    a.recorder.batch.append(success)
+    tick_at(a, clock, 999_000)  # 16 wait, but hit 1 is due in 1 µs: too short a gap
+    assert a.metrics.requests == 0 and len(a.recorder.batch) == 16
+    tick_at(a, clock, MS + 1_000)  # hit 2 is due in 999 µs: time for 16
+    assert a.metrics.requests == 16 and a.recorder.batch == []
+    a.recorder.batch = [success] * 127
+    ex = Exchange(0, START, b"GET", "d", b"x")
+    ex.sent_ns, ex.status, ex.bytes_in = START + 1, 200, 1
+    a.recorder.success(ex, START + 2)  # the 128th: flushed whatever the schedule
+    assert a.metrics.requests == 16 + 128 and a.recorder.batch == []

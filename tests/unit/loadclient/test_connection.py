@@ -154,6 +154,32 @@ def test_bytes_after_the_body_are_not_part_of_it(hashing: bool) -> None:
         assert verdict == (None, "") and ex.bytes_in == len(BODY)
 
 
+def test_each_answer_is_framed_by_its_own_header_block() -> None:
+    # The framing of the last block is memoized per read buffer: blocks of the same length
+    # that differ in a byte, on connections sharing that buffer, are still read apart.
+    attacker = FakeAttacker()
+    reads = ReadBuffer(64)
+    conns = [Connection(attacker, reads) for _ in range(2)]  # type: ignore[arg-type]
+    answers = [
+        response(BODY, extra="X-Cache: MISS\r\n"),
+        response(BODY, extra="X-Cache: PEER\r\n"),
+        response(BODY, extra="X-Cache: PEER\r\n"),
+        response(BODY, chunked=True, extra="X-Cache: HIT\r\n"),
+        response(BODY[:-1], extra="X-Cache: hit\r\n"),
+        response(BODY, extra="X-Cache: hit\r\n"),
+    ]
+    for i, answer in enumerate(answers):
+        conn = conns[i % 2]
+        conn.transport = FakeTransport()  # type: ignore[assignment]
+        conn.send(Exchange(i, 0, b"GET", DIGEST, BODY))
+        conn.data_received(answer)
+    got = [(ex.cache, ex.chunked, kind) for ex, (kind, _), _ in attacker.done]
+    assert got == [
+        (b"miss", False, None), (b"peer", False, None), (b"peer", False, None),
+        (b"hit", False, None), (b"hit", False, "integrity"), (b"hit", False, None),
+    ]  # fmt: skip
+
+
 class ClosedTransport(FakeTransport):
     """ClosedTransport is uvloop's transport after the server closed it: writes raise."""
 

@@ -91,3 +91,16 @@ def test_empty_and_out_of_range() -> None:
     h.record(-5)
     h.record(MAX_VALUE * 4)
     assert (h.min, h.max) == (0, MAX_VALUE)
+
+
+def test_record_all_is_record_of_each() -> None:
+    r = random.Random(7)
+    values = [int(r.lognormvariate(math.log(2e6), 2.0)) for _ in range(5_000)]
+    values += [-3, 0, 1, 2047, 2048, 2049, MAX_VALUE, MAX_VALUE + 1, 2**50]
+    each, bulk = Histogram(), Histogram()
+    buckets = [each.record(v) for v in values]
+    assert bulk.record_all(values[:100]) + bulk.record_all(values[100:]) == buckets
+    assert (bulk.counts, bulk.total, bulk.sum, bulk.min, bulk.max) == (
+        each.counts, each.total, each.sum, each.min, each.max,
+    )  # fmt: skip
+    assert bulk.record_all([]) == [] and bulk.total == len(values)

@@ -10,7 +10,7 @@ import pytest
 
 from loadclient.histogram import bucket_index
 from loadclient.mergeable import from_state
-from loadclient.metrics import INTEGRITY, STATUS, Metrics
+from loadclient.metrics import INTEGRITY, STATUS, Metrics, Success
 from loadclient.report import (
     VEGETA_FIELDS,
     VEGETA_LATENCY_FIELDS,
@@ -137,40 +137,47 @@ def test_merged_workers_report_like_one() -> None:
     assert ra["errors"] == r1["errors"]
 
 
-def test_hot_path_records_exactly_what_series_add_records() -> None:
-    # Metrics.add inlines Series.add for a verified 200: the two must never disagree.
+def test_successes_in_bulk_make_the_series_that_series_add_makes() -> None:
+    # Metrics.add_successes counts the series in bulk: it must never disagree with Series.add.
     m, s = Metrics(1_000_000_000), Series(1_000_000_000)
+    batch: list[Success] = []
     for k in range(50):
-        due = k * 7 * MS
-        done = due + 900_000 + k
-        record(m, 0, due, due + 20_000, done, 200, 25, 0, None, "", b"hit" if k % 3 else None)
+        due = k * 70 * MS
+        done = due + 900_000 + k * 10_000
+        batch.append((due, due + 20_000, done, 25, b"hit" if k % 3 else None, -1))
         s.add(due, done - due, bucket_index(done - due), 200, False)
+    m.add_successes(batch[:20])
+    m.add_successes(batch[20:])
     assert m.series.rows() == s.rows()
 
 
-def test_the_fast_path_of_add_records_what_the_general_one_does() -> None:
-    # A key beyond the per-key table takes the general path and counts nowhere else.
-    fast, general = Metrics(1_000_000_000), Metrics(1_000_000_000)
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_successes_in_bulk_record_what_add_records(size: int) -> None:
+    # Batches of any size, spanning intervals, with keys, X-Cache values, a send before its
+    # due time (lag clamped to 0) and a latency beyond the histogram's range.
+    bulk, one_by_one = Metrics(1_000_000_000), Metrics(1_000_000_000)
+    successes: list[Success] = []
     for k in range(50):
-        due = k * 7 * MS
-        fields = (
-            due,
-            due + 20_000,
-            due + 900_000 + k,
-            200,
-            25,
-            0,
-            None,
-            "",
-            b"hit" if k % 3 else None,
-        )
-        record(fast, 0, *fields)
-        record(general, 0, *fields, 10**9)
-    report = build_json(fast, wall_offset_ns=0, target_rate=1)
-    assert report == build_json(general, wall_offset_ns=0, target_rate=1)
-    assert fast.series.rows() == general.series.rows()
-    assert report["bytes_by_cache"] == {"hit": 33 * 25, "peer": 0, "miss": 0, "none": 17 * 25,
-                                        "other": 0}  # fmt: skip
+        due = k * 97 * MS
+        sent = due - 5 if k == 7 else due + 20_000 + k
+        done = due + (2**45 if k == 9 else 900_000 + k * 3_000)
+        cache = (b"hit", None, b"MISS", b"odd")[k % 4]
+        successes.append((due, sent, done, 25 + k % 3, cache, k % 5 - 2))
+    for i in range(0, len(successes), size):
+        bulk.add_successes(successes[i : i + size])
+    for due, sent, done, size_in, cache, key in successes:
+        one_by_one.add(Result(due, sent, done, 200, size_in, 0, None, "", cache, key))
+    report = build_json(bulk, wall_offset_ns=0, target_rate=1)
+    assert report == build_json(one_by_one, wall_offset_ns=0, target_rate=1)
+    assert bulk.series.rows() == one_by_one.series.rows()
+    assert bulk.key_counts == one_by_one.key_counts == {0: 10, 1: 10, 2: 10}
+    for name in ("latency", "service", "send_lag"):
+        a, b = getattr(bulk, name), getattr(one_by_one, name)
+        assert (a.counts, a.total, a.sum, a.min, a.max) == (b.counts, b.total, b.sum, b.min, b.max)
+    by_cache = {"hit": 0, "peer": 0, "miss": 0, "none": 0, "other": 0}
+    for k, (_, _, _, size_in, _, _) in enumerate(successes):
+        by_cache[("hit", "none", "miss", "other")[k % 4]] += size_in
+    assert report["bytes_by_cache"] == by_cache
 
 
 def test_whole_floats_are_written_as_go_writes_them() -> None:
