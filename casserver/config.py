@@ -17,6 +17,7 @@ from cascommon.envconfig import check_at_least_one, check_log_level, check_port
 
 GIB: Final = 1 << 30
 MIB: Final = 1 << 20
+KIB: Final = 1 << 10
 
 # Environment variable for each field; __main__ writes flags into the same names.
 ENV: Final = {
@@ -42,6 +43,8 @@ ENV: Final = {
     "metrics_port": "CAS_METRICS_PORT",
     "write_token": "CAS_WRITE_TOKEN",
     "read_token": "CAS_READ_TOKEN",
+    "memory_cache_bytes": "CAS_MEMORY_CACHE_BYTES",
+    "memory_cache_item_bytes": "CAS_MEMORY_CACHE_ITEM_BYTES",
 }
 # A token may instead come from a file (a mounted Kubernetes Secret) named by <variable>_FILE.
 FILE_SUFFIX: Final = "_FILE"
@@ -53,6 +56,7 @@ _FLOATS: Final = frozenset({"body_timeout_s", "body_grace_s", "header_timeout_s"
 _INTS: Final = frozenset(
     {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
     | {"body_min_rate_bps", "max_uploads", "max_connections", "metrics_port"}
+    | {"memory_cache_bytes", "memory_cache_item_bytes"}
 )
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -100,6 +104,10 @@ class Config:
     # Bearer tokens: None leaves writes (reads) open. Kept out of repr so they are never logged.
     write_token: str | None = field(default=None, repr=False)
     read_token: str | None = field(default=None, repr=False)
+    # Granian: small blobs each worker keeps in memory for GETs (bytes in all; 0: none),
+    # and the largest blob kept. Sized so that CAS_WORKERS=2 fit the Kubernetes limit.
+    memory_cache_bytes: int = 32 * MIB
+    memory_cache_item_bytes: int = 256 * KIB
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
@@ -118,12 +126,14 @@ class Config:
             raise ConfigError(
                 f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)"
             )
-        if self.body_min_rate_bps < 0 or self.body_grace_s < 0:
-            raise ConfigError(f"{ENV['body_min_rate_bps']} and {ENV['body_grace_s']} must be >= 0")
         if self.server not in SERVERS:
             raise ConfigError(f"{ENV['server']} must be one of {SERVERS}, got {self.server!r}")
-        if self.min_free_bytes < 0:
-            raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
+        for name in (
+            "body_min_rate_bps", "body_grace_s", "min_free_bytes",
+            "memory_cache_bytes", "memory_cache_item_bytes",
+        ):  # fmt: skip
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{ENV[name]} must not be negative")
         check_log_level(ENV["log_level"], self.log_level)
         for name in _SECRETS:
             token = getattr(self, name)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from cascommon import logs
 from casserver.app import create_app
 from casserver.auth import Tokens
+from casserver.blobcache import BlobCache
 from casserver.bodyreader import BodyReader, BodyRules
 from casserver.config import Config
 from casserver.fastget import FastGet
@@ -157,7 +158,12 @@ def create_front(config: Config) -> RsgiFront:
     rules = BodyRules(config.body_min_rate_bps, config.body_grace_s, config.body_timeout_s)
     return RsgiFront(
         app,
-        FastGet(store, metrics, Tokens(config.write_token, config.read_token)),
+        FastGet(
+            store,
+            metrics,
+            Tokens(config.write_token, config.read_token),
+            BlobCache(config.memory_cache_bytes, config.memory_cache_item_bytes),
+        ),
         rules,
         threads=config.threads,
         upload_threads=config.max_uploads,
