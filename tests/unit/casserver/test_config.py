@@ -138,3 +138,13 @@ def test_the_memory_cache_is_on_by_default_and_set_by_env_or_flag() -> None:
 def test_memory_cache_sizes_are_checked(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: value})
+
+
+def test_granian_runs_rust_tasks_unless_told_otherwise() -> None:
+    from casserver.__main__ import parse_args
+
+    assert Config.from_env({}).task_impl == "rust"
+    assert Config.from_env({"CAS_TASK_IMPL": "AsyncIO"}).task_impl == "asyncio"
+    assert parse_args(["--task-impl", "asyncio"]) == {"CAS_TASK_IMPL": "asyncio"}
+    with pytest.raises(ConfigError, match="CAS_TASK_IMPL"):
+        Config.from_env({"CAS_TASK_IMPL": "threads"})
