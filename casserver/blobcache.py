@@ -63,6 +63,7 @@ class BlobCache:
         self.max_bytes = max_bytes
         # An item must fit with its overhead, or storing it would flush the whole cache.
         self.item_bytes = min(item_bytes, max_bytes - ENTRY_OVERHEAD_BYTES)
+        self.read_bytes = max(SMALL_BYTES, self.item_bytes)  # read whole, sent from memory
         self._entries: LRUCache[str, Entry] | None = (
             LRUCache(max_bytes, getsizeof=_cost) if self.item_bytes > 0 else None
         )
@@ -94,7 +95,7 @@ class BlobCache:
         try:
             size = os.stat(file).st_size
             # Big files only need their size: granian opens and sends them itself.
-            data = _read(file, size) if size <= SMALL_BYTES else None
+            data = _read(file, size) if size <= self.read_bytes else None
         except FileNotFoundError:
             return None
         if data is not None:

@@ -68,3 +68,9 @@ def test_a_removed_blob_is_forgotten_after_the_recheck_time(tmp_path: Path) -> N
     assert cache.get(file, 100.0 + RECHECK_S + 0.001) is None
     assert len(cache) == 0
     assert cache.load(file, file, "ab" * 32, 102.0) is None
+
+
+def test_an_item_limit_above_the_read_size_keeps_bigger_blobs(tmp_path: Path) -> None:
+    cache = BlobCache(4 << 20, 2 << 20)
+    entry = load(cache, blob(tmp_path, "1mib", 1 << 20))
+    assert entry.data is not None and len(cache) == 1

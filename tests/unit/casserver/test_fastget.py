@@ -147,7 +147,7 @@ def test_what_fastget_leaves_to_falcon(tmp_path: Path) -> None:
 def test_big_blobs_are_sent_from_their_files(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     digest = stored(store, os.urandom(SMALL_BYTES + 1))
-    fast = fast_get(store, BlobCache(4 << 20, 1 << 20))
+    fast = fast_get(store, BlobCache(4 << 20, SMALL_BYTES))
     protocol = Protocol()
     assert fast.serve(Scope("GET", f"/cas/{digest}"), protocol)
     assert protocol.sent_file and len(fast._cache) == 0
