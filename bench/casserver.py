@@ -107,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="directory for casserver's blobs (default: the bench's temp dir); a tmpfs "
         "such as /dev/shm takes the disk's fsyncs out of the upload figure",
     )
+    # Quick iterations on the GET path; a figure to report comes from a full run.
+    p.add_argument("--no-uploads", action="store_true", help="skip the upload runs")
+    p.add_argument("--no-gunicorn", action="store_true", help="run casserver on granian only")
     args = p.parse_args(argv)
     for name in ("wrk", "nginx", "taskset"):
         harness.tool(name)
@@ -119,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         bases: dict[str, str] = {}
         ports: dict[str, int] = {}
         stores: dict[str, Path] = {}
-        for server in ("granian", "gunicorn"):
+        servers = ("granian",) if args.no_gunicorn else ("granian", "gunicorn")
+        for server in servers:
             stores[server] = (
                 stack.enter_context(harness.workdir("bench-cas-store-", parent=args.store_in))
                 if args.store_in
@@ -153,9 +157,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         loads: dict[tuple[str, str], Callable[[], float]] = {}
         for label in SIZES:
-            for server in ("nginx", "granian", "gunicorn"):
+            for server in ("nginx", *servers):
                 loads[(server, f"GET {label}")] = get(bases[server], label)
-        for server in ("granian", "gunicorn"):
+        for server in () if args.no_uploads else servers:
             loads[(server, "PUT 1 MiB")] = put(server)
         best: dict[tuple[str, str], float] = {}
         for rnd in range(args.rounds):
@@ -177,9 +181,11 @@ def report(best: dict[tuple[str, str], float], args: argparse.Namespace) -> None
     for label in SIZES:
         key = f"GET {label}"
         ref = best[("nginx", key)]
-        g, u = best[("granian", key)], best[("gunicorn", key)]
+        g, u = best[("granian", key)], best.get(("gunicorn", key), float("nan"))
         print(f"{key:<11} {ref:>9.0f} {g:>9.0f} {g / ref:>6.2f} {u:>9.0f} {u / ref:>6.2f}  req/s")
-    g, u = best[("granian", "PUT 1 MiB")], best[("gunicorn", "PUT 1 MiB")]
+    if args.no_uploads:
+        return
+    g, u = best[("granian", "PUT 1 MiB")], best.get(("gunicorn", "PUT 1 MiB"), float("nan"))
     print(
         f"{'PUT 1 MiB':<11} {'-':>9} {g:>9.0f} {'':>6} {u:>9.0f} {'':>6}  MB/s (verified, fsynced)"
     )

@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from casserver.config import ENV, SERVERS, Config, ConfigError
+from casserver.config import ENV, SERVERS, TASK_IMPLS, Config, ConfigError
 
 CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
+DEFAULTS = Config()
 
 
 def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
@@ -42,10 +43,31 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     parser.add_argument(
         "--server", choices=SERVERS, help=f"HTTP server (env {ENV['server']}, default granian)"
     )
+    parser.add_argument(
+        "--memory-cache-bytes",
+        type=int,
+        help=f"bytes of small blobs each granian worker keeps in memory, 0 for none "
+        f"(env {ENV['memory_cache_bytes']}, default {DEFAULTS.memory_cache_bytes})",
+    )
+    parser.add_argument(
+        "--memory-cache-item-bytes",
+        type=int,
+        help=f"largest blob kept in memory (env {ENV['memory_cache_item_bytes']}, "
+        f"default {DEFAULTS.memory_cache_item_bytes})",
+    )
+    parser.add_argument(
+        "--task-impl",
+        choices=TASK_IMPLS,
+        help=f"how granian runs request coroutines (env {ENV['task_impl']}, "
+        f"default {DEFAULTS.task_impl})",
+    )
     args = parser.parse_args(argv)
     flags = {"host": args.host, "port": args.port, "storage_dir": args.storage}
     flags["metrics_port"] = args.metrics_port
     flags |= {"workers": args.workers, "threads": args.threads, "server": args.server}
+    flags["memory_cache_bytes"] = args.memory_cache_bytes
+    flags["memory_cache_item_bytes"] = args.memory_cache_item_bytes
+    flags["task_impl"] = args.task_impl
     return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
 
 

@@ -17,6 +17,7 @@ from cascommon.envconfig import check_at_least_one, check_log_level, check_port
 
 GIB: Final = 1 << 30
 MIB: Final = 1 << 20
+KIB: Final = 1 << 10
 
 # Environment variable for each field; __main__ writes flags into the same names.
 ENV: Final = {
@@ -42,6 +43,9 @@ ENV: Final = {
     "metrics_port": "CAS_METRICS_PORT",
     "write_token": "CAS_WRITE_TOKEN",
     "read_token": "CAS_READ_TOKEN",
+    "memory_cache_bytes": "CAS_MEMORY_CACHE_BYTES",
+    "memory_cache_item_bytes": "CAS_MEMORY_CACHE_ITEM_BYTES",
+    "task_impl": "CAS_TASK_IMPL",
 }
 # A token may instead come from a file (a mounted Kubernetes Secret) named by <variable>_FILE.
 FILE_SUFFIX: Final = "_FILE"
@@ -49,10 +53,12 @@ _SECRETS: Final = ("write_token", "read_token")
 
 _TOKEN: Final = re.compile(r"[!-~]+")
 SERVERS: Final = ("granian", "gunicorn")
+TASK_IMPLS: Final = ("rust", "asyncio")
 _FLOATS: Final = frozenset({"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s"})
 _INTS: Final = frozenset(
     {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
     | {"body_min_rate_bps", "max_uploads", "max_connections", "metrics_port"}
+    | {"memory_cache_bytes", "memory_cache_item_bytes"}
 )
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off", ""})
@@ -100,6 +106,14 @@ class Config:
     # Bearer tokens: None leaves writes (reads) open. Kept out of repr so they are never logged.
     write_token: str | None = field(default=None, repr=False)
     read_token: str | None = field(default=None, repr=False)
+    # Granian: small blobs each worker keeps in memory for GETs (bytes in all; 0: none),
+    # and the largest blob kept. Sized so that CAS_WORKERS=2 fit the Kubernetes limit.
+    memory_cache_bytes: int = 32 * MIB
+    memory_cache_item_bytes: int = 256 * KIB
+    # Granian: how a request's coroutine runs. "rust" steps it from granian itself, without
+    # an asyncio Task per request (about 6% more small GETs); granian calls it experimental
+    # and uses asyncio on Python 3.12+. "asyncio" is the conservative choice.
+    task_impl: str = "rust"
 
     def __post_init__(self) -> None:
         check_port(ENV["port"], self.port)
@@ -107,23 +121,12 @@ class Config:
             check_port(ENV["metrics_port"], self.metrics_port)
             if self.metrics_port == self.port:
                 raise ConfigError(f"{ENV['metrics_port']} must differ from {ENV['port']}")
-        for name in (
-            "max_blob_bytes", "max_ac_bytes", "workers", "threads", "max_uploads", "max_connections"
-        ):  # fmt: skip
-            check_at_least_one(ENV[name], getattr(self, name))
-        for name in ("body_timeout_s", "keepalive_s"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{ENV[name]} must be positive")
-        if not 0.001 <= self.header_timeout_s <= 60:
-            raise ConfigError(
-                f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)"
-            )
-        if self.body_min_rate_bps < 0 or self.body_grace_s < 0:
-            raise ConfigError(f"{ENV['body_min_rate_bps']} and {ENV['body_grace_s']} must be >= 0")
-        if self.server not in SERVERS:
-            raise ConfigError(f"{ENV['server']} must be one of {SERVERS}, got {self.server!r}")
-        if self.min_free_bytes < 0:
-            raise ConfigError(f"{ENV['min_free_bytes']} must not be negative")
+        _check_numbers(self)
+        for name, allowed in (("server", SERVERS), ("task_impl", TASK_IMPLS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{ENV[name]} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
         check_log_level(ENV["log_level"], self.log_level)
         for name in _SECRETS:
             token = getattr(self, name)
@@ -149,6 +152,25 @@ class Config:
         return cls(**values)
 
 
+def _check_numbers(config: Config) -> None:
+    """Check_numbers raises ConfigError for a size, count or time out of its range."""
+    for name in (
+        "max_blob_bytes", "max_ac_bytes", "workers", "threads", "max_uploads", "max_connections"
+    ):  # fmt: skip
+        check_at_least_one(ENV[name], getattr(config, name))
+    for name in ("body_timeout_s", "keepalive_s"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"{ENV[name]} must be positive")
+    if not 0.001 <= config.header_timeout_s <= 60:
+        raise ConfigError(f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)")
+    for name in (
+        "body_min_rate_bps", "body_grace_s", "min_free_bytes",
+        "memory_cache_bytes", "memory_cache_item_bytes",
+    ):  # fmt: skip
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{ENV[name]} must not be negative")
+
+
 def _read_secret(variable: str, path: Path) -> str:
     try:
         # A Secret written with `echo` ends in a newline that is not part of the token.
@@ -162,7 +184,7 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name == "log_level":
         return raw.upper()
-    if name == "server":
+    if name in ("server", "task_impl"):
         return raw.lower()
     if name == "access_log":
         if raw.lower() not in _TRUE | _FALSE:

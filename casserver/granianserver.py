@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from functools import partial
 
 from cascommon import logs
@@ -28,7 +29,7 @@ def serve(config: Config) -> None:
 
 def _run(config: Config) -> None:
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops, TaskImpl
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
@@ -47,6 +48,8 @@ def _run(config: Config) -> None:
         backpressure=config.max_connections,
         http1_settings=HTTP1Settings(header_read_timeout=round(config.header_timeout_s * 1000)),
         loop=Loops.asyncio,
+        # Granian has the Rust tasks only before Python 3.12 (and warns when it falls back).
+        task_impl=TaskImpl(config.task_impl if sys.version_info < (3, 12) else "asyncio"),
         respawn_failed_workers=True,
         respawn_interval=0.5,
         workers_kill_timeout=10,

@@ -117,3 +117,34 @@ def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> Non
 def test_a_metrics_port_must_be_a_port_apart_from_the_listen_port(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="CAS_METRICS_PORT"):
         Config.from_env(env)
+
+
+def test_the_memory_cache_is_on_by_default_and_set_by_env_or_flag() -> None:
+    from casserver.__main__ import parse_args
+
+    c = Config.from_env({})
+    assert (c.memory_cache_bytes, c.memory_cache_item_bytes) == (32 << 20, 256 << 10)
+    c = Config.from_env({"CAS_MEMORY_CACHE_BYTES": "0", "CAS_MEMORY_CACHE_ITEM_BYTES": "4096"})
+    assert (c.memory_cache_bytes, c.memory_cache_item_bytes) == (0, 4096)
+    flags = ["--memory-cache-bytes", "1048576", "--memory-cache-item-bytes", "65536"]
+    assert parse_args(flags) == {
+        "CAS_MEMORY_CACHE_BYTES": "1048576",
+        "CAS_MEMORY_CACHE_ITEM_BYTES": "65536",
+    }
+
+
+@pytest.mark.parametrize("name", ["CAS_MEMORY_CACHE_BYTES", "CAS_MEMORY_CACHE_ITEM_BYTES"])
+@pytest.mark.parametrize("value", ["-1", "lots"])
+def test_memory_cache_sizes_are_checked(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({name: value})
+
+
+def test_granian_runs_rust_tasks_unless_told_otherwise() -> None:
+    from casserver.__main__ import parse_args
+
+    assert Config.from_env({}).task_impl == "rust"
+    assert Config.from_env({"CAS_TASK_IMPL": "AsyncIO"}).task_impl == "asyncio"
+    assert parse_args(["--task-impl", "asyncio"]) == {"CAS_TASK_IMPL": "asyncio"}
+    with pytest.raises(ConfigError, match="CAS_TASK_IMPL"):
+        Config.from_env({"CAS_TASK_IMPL": "threads"})

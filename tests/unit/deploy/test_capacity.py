@@ -128,3 +128,21 @@ def test_the_cache_tier_memory_limit_holds_its_bound() -> None:
     limit = memory_mi(container["resources"]["limits"]["memory"])
     assert bound_mi <= limit
     assert memory_mi(container["resources"]["requests"]["memory"]) <= limit
+
+
+def test_casserver_memory_caches_fit_its_memory_limit() -> None:
+    """Idle casserver plus every worker's full CAS_MEMORY_CACHE_BYTES fits the container."""
+    from casserver.config import Config
+
+    idle_mi = 103  # granian's main process and two workers, idle, measured
+    sts = index(kustomize_build(ROOT / "k8s"))[("StatefulSet", "casserver")]
+    (container,) = containers(sts, init=False)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    config = Config.from_env({k: v for k, v in env.items() if v is not None})
+    # A full cache measured 65 MiB over idle for two workers of 32 MiB: the bound counts
+    # each entry's overhead, so 1.1x leaves room for the allocator.
+    cache_mi = config.workers * 1.1 * config.memory_cache_bytes / (1 << 20)
+    assert idle_mi + cache_mi <= memory_mi(container["resources"]["requests"]["memory"])
+    assert memory_mi(container["resources"]["requests"]["memory"]) <= memory_mi(
+        container["resources"]["limits"]["memory"]
+    )
