@@ -91,12 +91,14 @@ class BlobCache:
         return entry
 
     def load(self, key: str, file: str, hexdigest: str, now: float) -> Entry | None:
-        """Load reads file (its bytes too when small) and keeps it if it fits; None if absent."""
+        """Load reads file (its bytes too when small), kept if it fits; None when unreadable."""
         try:
             size = os.stat(file).st_size
             # Big files only need their size: granian opens and sends them itself.
             data = _read(file, size) if size <= self.read_bytes else None
-        except FileNotFoundError:
+        except OSError:
+            # Absent, or not readable (a directory, no permission, EIO): Falcon's path
+            # answers these as it always has (404, or the problem+json of the error).
             return None
         if data is not None:
             size = len(data)  # what is sent is what was read

@@ -144,6 +144,18 @@ def test_what_fastget_leaves_to_falcon(tmp_path: Path) -> None:
         assert ask(fast, method, path) is None, (method, path)
 
 
+def test_a_blob_file_it_cannot_read_is_left_to_falcon(tmp_path: Path) -> None:
+    # A directory (or an unreadable file) under a blob's name: os.stat works, the read fails.
+    # FastGet must not raise out of granian's callback (a bare 500 and a traceback).
+    store = BlobStore(tmp_path)
+    digest = hashlib.sha256(b"not a file").hexdigest()
+    store.path(Digest(SHA256, digest)).mkdir(parents=True)
+    fast = fast_get(store, BlobCache(1 << 20, 1 << 18))
+    for method in ("GET", "HEAD"):
+        assert ask(fast, method, f"/cas/{digest}") is None, method
+    assert len(fast._cache) == 0
+
+
 def test_big_blobs_are_sent_from_their_files(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     digest = stored(store, os.urandom(SMALL_BYTES + 1))
