@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -79,7 +80,9 @@ class BlobFile:
 
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
-        self.size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        self.regular = stat.S_ISREG(st.st_mode)
+        self.size = st.st_size
         self.remaining = self.size
 
     def window(self, start: int, length: int) -> BlobFile:

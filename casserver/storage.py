@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,9 +58,12 @@ class BlobStore:
     def size(self, digest: Digest) -> int | None:
         """Size returns the stored blob's size in bytes, or None when it is absent."""
         try:
-            return os.stat(self.path(digest)).st_size
+            st = os.stat(self.path(digest))
         except FileNotFoundError:
             return None
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_a_file()
+        return st.st_size
 
     def open(self, digest: Digest) -> BlobFile | None:
         """Open returns the blob ready to read, or None when it is absent."""
@@ -67,7 +71,17 @@ class BlobStore:
             fd = os.open(self.path(digest), os.O_RDONLY)
         except FileNotFoundError:
             return None
-        return BlobFile(fd)
+        try:
+            blob = BlobFile(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not blob.regular:
+            # Not something casserver wrote (a directory, a device): refuse it before any
+            # header is sent, or the read fails mid-answer and the client gets a cut body.
+            blob.close()
+            raise _not_a_file()
+        return blob
 
     def free_bytes(self) -> int:
         """Free_bytes is the space an unprivileged writer may still use on the volume."""
@@ -147,6 +161,11 @@ class BlobStore:
                 return None
         except OSError as exc:
             return f"storage {self.root} is not writable: {exc.strerror or exc}"
+
+
+def _not_a_file() -> OSError:
+    # A blob's path holds something casserver never writes there (a directory, a device).
+    return OSError(errno.EISDIR, "the blob's path is not a regular file")
 
 
 def storage_error(exc: OSError) -> OSError:

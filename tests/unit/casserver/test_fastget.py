@@ -187,3 +187,18 @@ def test_fastget_answers_as_the_falcon_resource(tmp_path: Path) -> None:
             if status == 304:
                 wanted.pop("content-length", None)  # granian sends none for a 304
             assert dict(sent) == wanted, (method, headers)
+
+
+def test_falcon_refuses_a_blob_path_that_is_not_a_file_before_answering(tmp_path: Path) -> None:
+    # Reading a directory fails only once the body is sent: a cut answer (gunicorn closed
+    # the connection, granian sent an empty 500). It must be a problem+json 500 instead.
+    store = BlobStore(tmp_path / "store")
+    digest = hashlib.sha256(b"not a file").hexdigest()
+    store.path(Digest(SHA256, digest)).mkdir(parents=True)
+    app = falcon.testing.TestClient(
+        create_app(Config(storage_dir=store.root), store=store, registry=CollectorRegistry())
+    )
+    for method in ("GET", "HEAD"):
+        resp = app.simulate_request(method, f"/cas/{digest}")
+        assert resp.status_code == 500, method
+        assert resp.headers["Content-Type"] == "application/problem+json"
