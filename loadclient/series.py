@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from typing import Final
 
 from loadclient.durations import NS_PER_S
@@ -52,19 +53,7 @@ class Series:
     def add(self, offset_ns: int, latency_ns: int, bucket: int, status: int, error: bool) -> None:
         """Add counts one request due offset_ns after the start; bucket is its Histogram index."""
         i = offset_ns // self.interval_ns if offset_ns > 0 else 0
-        p = self.points.get(i)
-        if p is None:
-            p = self.points[i] = Point()
-        p.count += 1
-        if error:
-            p.errors += 1
-        if latency_ns > p.max_ns:
-            p.max_ns = latency_ns
-        b = bucket >> COARSE_SHIFT
-        buckets = p.buckets
-        buckets[b] = buckets.get(b, 0) + 1
-        codes = p.codes
-        codes[status] = codes.get(status, 0) + 1
+        self._add_counts(i, 1, {bucket >> COARSE_SHIFT: 1}, latency_ns, status, int(error))
 
     def add_successes(
         self, offsets_ns: list[int], latencies_ns: list[int], buckets: list[int]
@@ -85,15 +74,21 @@ class Series:
         for i, (bs, latencies) in groups.items():
             self._add_counts(i, len(bs), Counter(bs), max(latencies))
 
-    def _add_counts(self, i: int, n: int, buckets: Counter[int], max_ns: int) -> None:
+    def _add_counts(
+        self, i: int, n: int, buckets: Mapping[int, int], max_ns: int, status: int = 200,
+        errors: int = 0,
+    ) -> None:  # fmt: skip
+        # n requests of one status in interval i, by coarse bucket; the one place points grow.
         p = self.points.get(i)
         if p is None:
             p = self.points[i] = Point()
         p.count += n
+        p.errors += errors
         p.max_ns = max(p.max_ns, max_ns)
+        mine = p.buckets
         for b, count in buckets.items():
-            p.buckets[b] = p.buckets.get(b, 0) + count
-        p.codes[200] = p.codes.get(200, 0) + n
+            mine[b] = mine.get(b, 0) + count
+        p.codes[status] = p.codes.get(status, 0) + n
 
     def merge(self, other: Series) -> None:
         """Merge adds another process's points (same interval width)."""
