@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cascommon.envconfig import ConfigError as EnvConfigError
-from cascommon.envconfig import check_token, secret
-from loadclient.durations import NS_PER_S, Rate, parse_rate, parse_seconds_ns
+from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
+from loadclient.durations import NS_PER_S, Rate
+from loadclient.settings import SETTINGS
+from loadclient.settings import parse_shard as parse_shard
 from loadclient.thresholds import Schedule, Thresholds
-from loadclient.timer import PRECISE, TIMERS
-
-
-class ConfigError(ValueError):
-    """ConfigError is a setting that cannot work (bad value or missing address)."""
+from loadclient.timer import PRECISE
 
 
 @dataclass(frozen=True)
@@ -52,36 +50,19 @@ class Config:
     token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Config:
-        """From_env reads the Go client's variables: CAS_SERVER_ADDR, CACHE_SERVER_ADDR (host:port),
+    def from_env(cls, environ: Mapping[str, str], args: argparse.Namespace | None = None) -> Config:
+        """Return the Config environ and the flags in args (they win) give; unset: defaults.
+
+        The variables are the Go client's: CAS_SERVER_ADDR, CACHE_SERVER_ADDR (host:port),
         CONTENT_SIZE, ATTACK_FREQ (per second), ATTACK_DURATION (seconds), HIT_MISS_RATIO;
-        and LOADCLIENT_SHARD (I/N), LOADCLIENT_START_AT (RFC 3339) for Kubernetes' Indexed Job;
-        CAS_WRITE_TOKEN or CAS_WRITE_TOKEN_FILE (a mounted Secret) for the uploads."""
-        values: dict[str, object] = {}
-        try:
-            values["token"] = secret(environ, "CAS_WRITE_TOKEN")
-            if v := environ.get("CAS_SERVER_ADDR"):
-                values["cas_url"] = addr_to_url(v)
-            if v := environ.get("CACHE_SERVER_ADDR"):
-                values["cache_url"] = addr_to_url(v)
-            if v := environ.get("CONTENT_SIZE"):
-                values["size_bytes"] = int(v)
-            if v := environ.get("ATTACK_FREQ"):
-                values["rate"] = parse_rate(v)
-            if v := environ.get("ATTACK_DURATION"):
-                values["duration_ns"] = parse_seconds_ns(v)
-            if v := environ.get("HIT_MISS_RATIO"):
-                values["hit_ratio"] = float(v)
-            if v := environ.get("LOADCLIENT_SHARD"):
-                values["shard"], values["shards"] = parse_shard(v)
-            if v := environ.get("LOADCLIENT_START_AT"):
-                values["start_at"] = v
-        except ValueError as exc:
-            raise ConfigError(f"bad environment variable: {exc}") from None
-        return cls(**values)  # type: ignore[arg-type]
+        LOADCLIENT_SHARD (I/N), LOADCLIENT_START_AT (RFC 3339) for Kubernetes' Indexed Job;
+        CAS_WRITE_TOKEN or CAS_WRITE_TOKEN_FILE (a mounted Secret) for the uploads.
+        """
+        return SETTINGS.load(cls, environ, args)
 
     def validate(self) -> Config:
-        """Validate raises ConfigError for settings that cannot work, else returns self."""
+        """Return self, or raise ConfigError for settings that cannot work together."""
+        SETTINGS.check(self)
         if not self.cache_url:
             raise ConfigError("no cache address: pass --cache URL or set CACHE_SERVER_ADDR")
         if not self.cas_url and not self.skip_upload:
@@ -97,18 +78,11 @@ class Config:
         self._validate_limits()
         if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
             raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
-        if self.timer not in TIMERS:
-            raise ConfigError(f"timer must be one of {', '.join(TIMERS)}, got {self.timer!r}")
         if self.skip_upload and self.file is None:
             raise ConfigError("--skip-upload needs --file (the blob the server already has)")
         if self.skip_upload and self.hit_ratio < 1.0:
             raise ConfigError("--hit-ratio below 1 needs uploads (drop --skip-upload)")
         self._validate_workload()
-        if self.token is not None:
-            try:
-                check_token("--token", self.token)
-            except EnvConfigError as exc:
-                raise ConfigError(str(exc)) from None
         return self
 
     def _validate_workload(self) -> None:
@@ -146,14 +120,6 @@ class Config:
         throughput = self.thresholds.min_throughput
         if throughput is not None and not 0.0 <= throughput < float("inf"):
             raise ConfigError(f"min-throughput must be a finite number >= 0, got {throughput}")
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse_shard reads `I/N` (0-based I of N shards)."""
-    index, sep, count = text.strip().partition("/")
-    if not sep or not index.isdigit() or not count.isdigit() or int(count) < 1:
-        raise ValueError(f"shard must be I/N, e.g. 0/3, got {text!r}")
-    return int(index), int(count)
 
 
 def addr_to_url(addr: str) -> str:
