@@ -1,9 +1,8 @@
-"""Cacheserver configuration: one frozen dataclass, read from the environment in one place."""
+"""Cacheserver configuration: one frozen dataclass, loaded by its settings (``settings.py``)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -145,9 +144,7 @@ class Config:
         return self.peer_wait_s + self.fill_timeout_s
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] = os.environ, args: argparse.Namespace | None = None
-    ) -> Config:
+    def from_env(cls, environ: Mapping[str, str], args: argparse.Namespace | None = None) -> Config:
         """Return the Config environ and the flags in args (they win) give; unset: defaults."""
         return SETTINGS.load(cls, environ, args)
 

@@ -106,7 +106,8 @@ SECONDS: Final = Kind(
     "seconds", float, "a number of seconds like 2.5", "SECONDS", lambda v: f"{v:g}"
 )
 BYTES: Final = Kind("bytes", parse_bytes, "a byte size like 64MiB or 67108864", "BYTES", show_bytes)
-BOOL: Final = Kind("boolean", parse_bool, "a boolean (1/0, true/false, yes/no, on/off)", "BOOL")
+BOOL: Final = Kind("boolean", parse_bool, "a boolean (1/0, true/false, yes/no, on/off)", "BOOL",
+                   lambda v: "on" if v else "off")  # fmt: skip
 TEXT: Final = Kind("text", str, "text", "TEXT")
 PATH: Final = Kind("path", Path, "a path", "PATH")
 URL: Final = Kind("URL", parse_url, "an http(s) base URL", "URL")

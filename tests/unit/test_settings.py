@@ -145,3 +145,27 @@ def test_a_busy_port_is_named() -> None:
         with pytest.raises(ConfigError, match=f"PORT_NAME: cannot listen on 127.0.0.1 port {busy}"):
             check_free("127.0.0.1", {"OTHER": None, "PORT_NAME": busy})
     check_free("127.0.0.1", {"PORT_NAME": busy})  # free again once closed
+
+
+# Flags scripts, manifests and users pass today: interfaces, kept exactly.
+FLAGS = {
+    "casserver": "--host --port --metrics-port --storage --workers --threads --server "
+    "--memory-cache-bytes --memory-cache-item-bytes --task-impl",
+    "cacheserver": "--host --port --peer-port --metrics-port --origin --peers --self --peers-dns "
+    "--cache-bytes --max-item-bytes --threads --fill-threads --miss-waiters --peer-waiters "
+    "--header-timeout-s --idle-timeout-s --max-blob-bytes --peer-timeout-s --origin-timeout-s "
+    "--fetch-total-timeout-s --peer-backoff-s --negative-ttl-s --log-level --server",
+    "loadclient": "--cas --cache --token --token-file --size --file --rate --duration "
+    "--hit-ratio --timeout --connections --max-connections --workers --timer --skip-upload "
+    "--seed --output --html --histogram-buckets --quiet --keys --distribution --shard "
+    "--start-at --max-error-rate --max-mean --max-p50 --max-p90 --max-p95 --max-p99 "
+    "--max-p999 --max-latency --min-throughput --max-send-lag --min-rate-ratio",
+}
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_the_flags_are_kept(program: str) -> None:
+    config = importlib.import_module(f"{program}.config")
+    p = argparse.ArgumentParser()
+    config.SETTINGS.add_flags(p, config.Config())
+    assert set(FLAGS[program].split()) <= set(p._option_string_actions)
