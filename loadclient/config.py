@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cascommon.kinds import parse_address as addr_to_url  # noqa: F401 - the Go client's host:port
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
 from loadclient.durations import NS_PER_S, Rate
 from loadclient.settings import SETTINGS
@@ -69,15 +70,11 @@ class Config:
             raise ConfigError(
                 "no CAS address: pass --cas URL, set CAS_SERVER_ADDR or --skip-upload"
             )
-        if not 0.0 <= self.hit_ratio <= 1.0:
-            raise ConfigError(f"hit ratio must be within 0..1, got {self.hit_ratio}")
         if self.size_bytes <= 0 and self.file is None:
             raise ConfigError(f"size must be positive, got {self.size_bytes}")
-        if self.duration_ns <= 0:
-            raise ConfigError("duration must be positive")
         self._validate_limits()
-        if self.workers < 1 or self.connections < 1 or self.max_connections < self.connections:
-            raise ConfigError("need workers >= 1 and 1 <= connections <= max-connections")
+        if self.max_connections < self.connections:
+            raise ConfigError("--max-connections must be at least --connections")
         if self.skip_upload and self.file is None:
             raise ConfigError("--skip-upload needs --file (the blob the server already has)")
         if self.skip_upload and self.hit_ratio < 1.0:
@@ -86,8 +83,6 @@ class Config:
         return self
 
     def _validate_workload(self) -> None:
-        if self.keys < 0:
-            raise ConfigError(f"--keys must be >= 0, got {self.keys}")
         if self.keys and (self.skip_upload or self.file is not None or self.hit_ratio < 1.0):
             raise ConfigError(
                 "--keys uploads its own blobs: no --file, --skip-upload or --hit-ratio"
@@ -105,24 +100,7 @@ class Config:
             raise ConfigError("--shard needs --seed, the same on every shard")
 
     def _validate_limits(self) -> None:
-        if self.timeout_ns <= 0:
-            raise ConfigError("timeout must be positive")
         if self.rate.freq == 0 and self.hit_ratio < 1.0:
             # Misses need fresh blobs uploaded before the start, one per miss: a closed model
             # has no request count to size them by.
             raise ConfigError("--hit-ratio below 1 needs a fixed --rate (not 0)")
-        for name, ratio in (
-            ("max-error-rate", self.thresholds.max_error_rate),
-            ("min-rate-ratio", self.schedule.min_rate_ratio),
-        ):
-            if ratio is not None and not 0.0 <= ratio <= 1.0:
-                raise ConfigError(f"{name} must be within 0..1, got {ratio}")
-        throughput = self.thresholds.min_throughput
-        if throughput is not None and not 0.0 <= throughput < float("inf"):
-            raise ConfigError(f"min-throughput must be a finite number >= 0, got {throughput}")
-
-
-def addr_to_url(addr: str) -> str:
-    """Addr_to_url turns the Go client's host:port into a base URL (a URL passes through)."""
-    addr = addr.strip().rstrip("/")
-    return addr if "://" in addr else f"http://{addr}"

@@ -60,7 +60,8 @@ SETTINGS: Final = Settings("loadclient run", (
       "Requests per period (env: per second); 0: as fast as possible over --connections "
       "(closed model, like wrk)."),
     S("duration_ns", ("ATTACK_DURATION",), "--duration", DURATION,
-      "The sending window: what is due and unsent when it ends is dropped, not sent late."),
+      "The sending window: what is due and unsent when it ends is dropped, not sent late.",
+      low=1),
     S("hit_ratio", ("HIT_MISS_RATIO",), "--hit-ratio", RATIO,
       "Share of GETs for the uploaded blob; the rest ask for fresh blobs (misses).",
       low=0, high=1),
