@@ -21,6 +21,9 @@ do not edit by hand. Flags override the environment. An empty variable counts as
 Setting two spellings of one setting, or a token and its `_FILE`, is an error; a token
 file must not be empty. A bad setting stops the program with one line on stderr and
 exit code 2. Byte sizes take `67108864`, `64MiB`, `64m` (binary) or `64MB` (decimal).
+
+A new setting is a field in the program's `Config` (`<program>/config.py`), one `Setting`
+line in `<program>/settings.py`, and `scripts/config-docs` to refresh this file.
 """
 
 

@@ -94,14 +94,21 @@ def test_casserver_says_at_start_what_it_leaves_open(casserver: ServerProcess) -
     assert "open to anyone: writes: CAS_WRITE_TOKEN unset; reads: CAS_READ_TOKEN unset" in log
 
 
-def test_a_busy_cacheserver_port_is_one_line(tmp_path: Path) -> None:
+def test_a_busy_port_is_one_line_naming_it(tmp_path: Path) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         busy = held.getsockname()[1]
-        for port, peer_port, name in ((free_port(), busy, "CACHE_PEER_PORT"),
-                                      (busy, free_port(), "LISTEN_PORT")):  # fmt: skip
-            argv = cacheserver_argv(port=port, peer_port=peer_port, origin="http://127.0.0.1:9")
+        origin = "http://127.0.0.1:9"
+        cases = [
+            (cacheserver_argv(port=free_port(), peer_port=busy, origin=origin), "CACHE_PEER_PORT"),
+            (cacheserver_argv(port=busy, peer_port=free_port(), origin=origin), "LISTEN_PORT"),
+            (cacheserver_argv(port=free_port(), peer_port=free_port(), origin=origin,
+                              extra=["--metrics-port", str(busy)]), "CACHE_METRICS_PORT"),
+            (casserver_argv(free_port(), tmp_path / "cas", "--metrics-port", str(busy)),
+             "CAS_METRICS_PORT"),
+        ]  # fmt: skip
+        for argv, name in cases:
             code, stderr = run_to_exit(argv)
             assert code == EXIT_CONFIG
             assert f"{name}: cannot listen on 127.0.0.1 port {busy}" in one_line(stderr)
