@@ -29,7 +29,7 @@ SETTINGS: Final = Settings("cacheserver", (
       "name:port of a headless Service whose A records are the members (re-resolved)."),
     S("pod_ip", ("POD_IP",), None, TEXT, "This pod's IP (Kubernetes downward API)."),
     S("pod_name", ("POD_NAME",), None, TEXT,
-      "This StatefulSet pod's name: with CACHE_PEERS_DNS it is <pod>.<service>."),
+      "This StatefulSet pod's name: with CACHE_PEERS_DNS it is `<pod>.<service>`."),
     S("dns_refresh_s", ("CACHE_PEERS_DNS_REFRESH_S",), None, SECONDS,
       "How often CACHE_PEERS_DNS is resolved again.", low=0.001),
     S("cache_bytes", ("CACHE_BYTES",), "--cache-bytes", BYTES,

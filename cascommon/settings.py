@@ -143,7 +143,7 @@ def show_default(s: Setting, defaults: object) -> str:
         return s.unset
     if s.secret:
         return "set"
-    return s.kind.show(value)
+    return s.kind.show(value) or "empty"
 
 
 def read_token_file(label: str, path: str | Path) -> str:
