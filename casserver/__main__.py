@@ -1,7 +1,7 @@
 """``casserver``: run the CAS server under granian (default) or gunicorn (gthread workers).
 
-Flags override the environment by being written into it, so the main process, the
-gunicorn settings file and every worker read one ``Config.from_env``.
+The Config is read once here (environment, then flags) and passed on explicitly: to
+granian's workers inside their loader, to gunicorn's in memory across the fork.
 """
 
 from __future__ import annotations
@@ -10,85 +10,43 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from casserver.config import ENV, SERVERS, TASK_IMPLS, Config, ConfigError
+from cascommon.ports import check_free
+from casserver.config import Config, ConfigError
+from casserver.settings import SETTINGS
 
-CONF_PATH = Path(__file__).with_name("gunicorn.conf.py")
-DEFAULTS = Config()
+EXIT_CONFIG = 2
 
 
-def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
-    """Parse_args returns the environment overrides the command-line flags ask for."""
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """Return the command line's parser; each flag's help names its variable and default."""
+    p = argparse.ArgumentParser(
         prog="casserver", description="Content-addressable blob store (granian or gunicorn)."
     )
-    parser.add_argument("--host", help=f"listen address (env {ENV['host']}, default 0.0.0.0)")
-    parser.add_argument("--port", type=int, help=f"listen port (env {ENV['port']}, default 5000)")
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        help=f"serve /metrics on this port only, not on --port (env {ENV['metrics_port']}, "
-        "default unset: /metrics on --port)",
-    )
-    parser.add_argument(
-        "--storage", help=f"storage directory (env {ENV['storage_dir']}, default ./cas-data)"
-    )
-    parser.add_argument(
-        "--workers", type=int, help=f"worker processes (env {ENV['workers']}, default 2)"
-    )
-    parser.add_argument(
-        "--threads", type=int, help=f"app threads per worker (env {ENV['threads']}, default 8)"
-    )
-    parser.add_argument(
-        "--server", choices=SERVERS, help=f"HTTP server (env {ENV['server']}, default granian)"
-    )
-    parser.add_argument(
-        "--memory-cache-bytes",
-        type=int,
-        help=f"bytes of small blobs each granian worker keeps in memory, 0 for none "
-        f"(env {ENV['memory_cache_bytes']}, default {DEFAULTS.memory_cache_bytes})",
-    )
-    parser.add_argument(
-        "--memory-cache-item-bytes",
-        type=int,
-        help=f"largest blob kept in memory (env {ENV['memory_cache_item_bytes']}, "
-        f"default {DEFAULTS.memory_cache_item_bytes})",
-    )
-    parser.add_argument(
-        "--task-impl",
-        choices=TASK_IMPLS,
-        help=f"how granian runs request coroutines (env {ENV['task_impl']}, "
-        f"default {DEFAULTS.task_impl})",
-    )
-    args = parser.parse_args(argv)
-    flags = {"host": args.host, "port": args.port, "storage_dir": args.storage}
-    flags["metrics_port"] = args.metrics_port
-    flags |= {"workers": args.workers, "threads": args.threads, "server": args.server}
-    flags["memory_cache_bytes"] = args.memory_cache_bytes
-    flags["memory_cache_item_bytes"] = args.memory_cache_item_bytes
-    flags["task_impl"] = args.task_impl
-    return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
+    SETTINGS.add_flags(p, Config())
+    return p
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Main parses flags, validates the configuration and runs the server until it stops."""
-    os.environ.update(parse_args(argv))
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until it stops; a bad configuration is one line on stderr and exit 2."""
+    args = parser().parse_args(argv)
     try:
-        config = Config.from_env(os.environ)
+        config = Config.from_env(os.environ, args)
+        check_free(config.host, {"CAS_SERVER_PORT": config.port,
+                                 "CAS_METRICS_PORT": config.metrics_port})  # fmt: skip
+        if config.server == "granian":
+            from casserver import granianserver
+
+            granianserver.serve(config)
+        else:
+            from casserver import gunicornserver
+
+            gunicornserver.serve(config)
     except ConfigError as exc:
-        sys.exit(f"casserver: {exc}")
-    if config.server == "granian":
-        from casserver import granianserver
-
-        granianserver.serve(config)
-        return
-
-    from gunicorn.app.wsgiapp import WSGIApplication
-
-    sys.argv = ["casserver", "--config", str(CONF_PATH)]
-    WSGIApplication("%(prog)s").run()
+        print(f"casserver: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,7 @@
-"""The casserver WSGI app: ``create_app(config)`` wires it, ``get_app()`` reads the environment."""
+"""The casserver WSGI app: ``create_app(config)`` wires it from the Config it is given."""
 
 from __future__ import annotations
 
-import os
 from typing import Final
 
 import falcon
@@ -58,8 +57,3 @@ def create_app(
         exposed = exposition_registry(registry, store, config.metrics_dir)
     health.add_routes(app, exposed, ready=store.check_writable)
     return app
-
-
-def get_app() -> falcon.App[falcon.Request, falcon.Response]:
-    """Get_app builds the app from the environment; it is what gunicorn runs."""
-    return create_app(Config.from_env(os.environ))

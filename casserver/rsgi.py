@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -176,8 +175,3 @@ def load(config: Config) -> RsgiFront:
     """Load builds the front in a granian worker, with JSON logs."""
     logs.configure(config.log_level)
     return create_front(config)
-
-
-def get_app() -> RsgiFront:
-    """Get_app builds the front from the environment (``granian --interface rsgi``)."""
-    return load(Config.from_env(os.environ))
