@@ -64,6 +64,12 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
         help=f"peer requests that may wait at once (CACHE_PEER_WAITERS, {base.peer_waiters})",
     )
     p.add_argument(
+        "--peer-max-connections",
+        type=int,
+        help=f"connections the peer listener holds at once; more get 503 "
+        f"(CACHE_PEER_MAX_CONNECTIONS, {base.peer_max_connections})",
+    )
+    p.add_argument(
         "--header-timeout-s",
         type=float,
         help=f"longest wait for a request's headers (CACHE_HEADER_TIMEOUT_S, "

@@ -62,6 +62,9 @@ class Config:
     miss_waiters: int | None = None
     # The same bound for peer requests waiting on this member's fills.
     peer_waiters: int = 32
+    # Connections the peer listener holds open at once; past this a new one gets 503 and a
+    # close. Members hold about fill_threads each (more under a burst).
+    peer_max_connections: int = 1024
     # A connection must send a request's headers within header_timeout_s and is closed
     # after idle_timeout_s without a request (granian's client port uses one timer for
     # both: idle_timeout_s; longer than nginx's 60 s upstream keepalive).
@@ -90,6 +93,7 @@ class Config:
         check_at_least_one("CACHE_FILL_THREADS", self.fill_threads)
         check_at_least_one("CACHE_MISS_WAITERS", self.miss_limit)
         check_at_least_one("CACHE_PEER_WAITERS", self.peer_waiters)
+        check_at_least_one("CACHE_PEER_MAX_CONNECTIONS", self.peer_max_connections)
         check_at_least_one("CACHE_MAX_BLOB_BYTES", self.max_blob_bytes)
         if self.peer_token is not None and not self.peer_token:
             raise ConfigError("CACHE_PEER_TOKEN must not be empty")
@@ -228,6 +232,7 @@ ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
     "CACHE_PEER_TOKEN": ("peer_token", str),
     "CACHE_MISS_WAITERS": ("miss_waiters", int),
     "CACHE_PEER_WAITERS": ("peer_waiters", int),
+    "CACHE_PEER_MAX_CONNECTIONS": ("peer_max_connections", int),
     "CACHE_HEADER_TIMEOUT_S": ("header_timeout_s", float),
     "CACHE_IDLE_TIMEOUT_S": ("idle_timeout_s", float),
     "CACHE_MAX_BLOB_BYTES": ("max_blob_bytes", int),

@@ -42,19 +42,33 @@ def raw_get(
     """Raw_get sends one request with Connection: close and reads until the server closes."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return raw_exchange(host, port, request, deadline_s=deadline_s)
+
+
+def raw_exchange(host: str, port: int, data: bytes, *, deadline_s: float = 20.0) -> RawAnswer:
+    """Raw_exchange sends data as it is (a request or a part of one) and reads until the close."""
+    with socket.create_connection((host, port), timeout=deadline_s) as sock:
+        try:
+            sock.sendall(data)
+        except OSError:
+            pass  # the server may refuse before it has read all: its answer is what counts
+        return read_answer(sock, deadline_s)
+
+
+def read_answer(sock: socket.socket, deadline_s: float) -> RawAnswer:
+    """Read_answer reads from sock until the server closes it or deadline_s pass."""
     data = b""
     end = time.monotonic() + deadline_s
-    with socket.create_connection((host, port), timeout=deadline_s) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        while time.monotonic() < end:  # bounded by the deadline; each recv by the timeout
-            sock.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                chunk = sock.recv(1 << 16)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not chunk:
-                break
-            data += chunk
+    while time.monotonic() < end:  # bounded by the deadline; each recv by the timeout
+        sock.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            chunk = sock.recv(1 << 16)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
         return RawAnswer(0, {}, b"")
