@@ -127,8 +127,13 @@ class Connection(asyncio.Protocol):
 
     def refuse(self, status: int, detail: str) -> None:
         """Refuse answers an offending request with a problem and closes the connection."""
-        if not self.closing:
-            self.problem(status, REASONS[status], detail, close=True)
+        if self.closing:
+            return
+        if self.answering:  # a pipelined offence: its answer would interleave with the first
+            self.closing = True
+            self.abort()
+            return
+        self.problem(status, REASONS[status], detail, close=True)
 
     # httptools callbacks; after a refusal they change nothing
     def on_url(self, url: bytes) -> None:
