@@ -140,6 +140,7 @@ def peer_server(config: Config, group: Group) -> PeerServer:
         header_timeout_s=config.header_timeout_s,
         idle_timeout_s=config.idle_timeout_s,
         max_waiters=config.peer_waiters,
+        max_connections=config.peer_max_connections,
     )
 
 

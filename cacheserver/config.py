@@ -62,6 +62,9 @@ class Config:
     miss_waiters: int | None = None
     # The same bound for peer requests waiting on this member's fills.
     peer_waiters: int = 32
+    # Connections the peer listener holds open at once; past this a new one gets 503 and a
+    # close. Members hold about fill_threads each (more under a burst).
+    peer_max_connections: int = 1024
     # A connection must send a request's headers within header_timeout_s and is closed
     # after idle_timeout_s without a request (granian's client port uses one timer for
     # both: idle_timeout_s; longer than nginx's 60 s upstream keepalive).

@@ -44,6 +44,8 @@ SETTINGS: Final = Settings("cacheserver", (
       unset="CACHE_THREADS - 2"),
     S("peer_waiters", ("CACHE_PEER_WAITERS",), "--peer-waiters", INT,
       "Peer requests that may wait on fills at once; more get 503.", low=1),
+    S("peer_max_connections", ("CACHE_PEER_MAX_CONNECTIONS",), "--peer-max-connections", INT,
+      "Connections the peer listener holds at once; more get 503 and a close.", low=1),
     S("header_timeout_s", ("CACHE_HEADER_TIMEOUT_S",), "--header-timeout-s", SECONDS,
       "Peer port: longest wait for a request's headers.", low=0.001),
     S("idle_timeout_s", ("CACHE_IDLE_TIMEOUT_S",), "--idle-timeout-s", SECONDS,

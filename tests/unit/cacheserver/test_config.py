@@ -75,6 +75,13 @@ def test_cas_server_addr_may_be_a_url_too(addr: str, url: str) -> None:
     assert Config.from_env({"CAS_SERVER_ADDR": addr}).origin_url == url
 
 
+def test_the_peer_listeners_connection_limit_has_a_default_an_env_and_a_flag() -> None:
+    assert Config().peer_max_connections == 1024
+    env = {"CACHE_PEER_MAX_CONNECTIONS": "64"}
+    assert Config.from_env(env).peer_max_connections == 64
+    assert parse_args(["--peer-max-connections", "8"], env).peer_max_connections == 8
+
+
 def test_dns_target() -> None:
     config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18002"})
     assert dns_target(config) == ("cacheserver-peers.cas.svc", 18002)
@@ -90,6 +97,7 @@ def test_dns_target() -> None:
         {"CACHE_BYTES": "-1"},
         {"CACHE_THREADS": "0"},
         {"CACHE_FILL_THREADS": "0"},
+        {"CACHE_PEER_MAX_CONNECTIONS": "0"},
         {"CACHE_PEER_TIMEOUT_S": "0"},
         {"CACHE_FETCH_TOTAL_TIMEOUT_S": "0"},
         {"CACHE_PEERS_DNS": "nameonly"},
