@@ -9,6 +9,7 @@ from pathlib import Path
 from cascommon.envconfig import ConfigError as EnvConfigError
 from cascommon.envconfig import check_token, secret
 from loadclient.durations import NS_PER_S, Rate, parse_rate, parse_seconds_ns
+from loadclient.stages import Stage
 from loadclient.thresholds import Schedule, Thresholds
 from loadclient.timer import PRECISE, TIMERS
 
@@ -47,6 +48,8 @@ class Config:
     start_at: str | None = None  # RFC 3339 wall-clock start shared by every shard
     thresholds: Thresholds = field(default_factory=Thresholds)
     schedule: Schedule = field(default_factory=Schedule)
+    # --stages: linear ramps (from 0) that replace rate and duration (duration_ns is their sum)
+    stages: tuple[Stage, ...] = ()
     # Sent as `Authorization: Bearer` on the uploads only (the GETs go to the cache tier,
     # which checks no client token). Kept out of repr and the report so it is never shown.
     token: str | None = field(default=None, repr=False)
@@ -122,7 +125,7 @@ class Config:
             raise ConfigError(
                 f"--shard must be I/N with 0 <= I < N, got {self.shard}/{self.shards}"
             )
-        if self.shards > 1 and self.rate.freq == 0:
+        if self.shards > 1 and self.rate.freq == 0 and not self.stages:
             raise ConfigError(
                 "--shard needs a fixed --rate: a closed model has no schedule to split"
             )
@@ -133,7 +136,7 @@ class Config:
     def _validate_limits(self) -> None:
         if self.timeout_ns <= 0:
             raise ConfigError("timeout must be positive")
-        if self.rate.freq == 0 and self.hit_ratio < 1.0:
+        if self.rate.freq == 0 and not self.stages and self.hit_ratio < 1.0:
             # Misses need fresh blobs uploaded before the start, one per miss: a closed model
             # has no request count to size them by.
             raise ConfigError("--hit-ratio below 1 needs a fixed --rate (not 0)")

@@ -10,9 +10,11 @@ from typing import Any
 
 from cascommon.envconfig import read_secret
 from loadclient.blobs import parse_size
-from loadclient.config import Config, parse_shard
+from loadclient.capacity_flags import add_capacity_parser, add_compare_parser, add_stages_flag
+from loadclient.config import Config, ConfigError, parse_shard
 from loadclient.durations import parse_duration_ns, parse_rate
 from loadclient.exits import __doc__ as EXITS
+from loadclient.stages import parse_stages
 from loadclient.thresholds import Schedule, Thresholds
 from loadclient.timer import TIMERS
 from loadclient.workload import Distribution
@@ -26,15 +28,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser(
-        "run",
-        help="upload, attack, report (JSON on stdout)",
-        description="Upload a blob (multipart PUT /cas/{sha256}), then GET it from the cache "
-        "at a constant rate; the Vegeta-style JSON report goes to stdout, the text report to "
-        "stderr. Flags override the environment.",
-        epilog=p.epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    r = argparse.ArgumentParser(add_help=False)  # run's options, shared with capacity
     a = r.add_argument
     a("--cas", metavar="URL", help="casserver base URL (env CAS_SERVER_ADDR=host:port)")
     a("--cache", metavar="URL", help="cacheserver base URL (env CACHE_SERVER_ADDR=host:port)")
@@ -159,6 +153,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--min-rate-ratio", type=float, metavar="RATIO", help="achieved/target rate allowed (0.99)"
     )
+    run = sub.add_parser(
+        "run",
+        parents=[r],
+        help="upload, attack, report (JSON on stdout)",
+        description="Upload a blob (multipart PUT /cas/{sha256}), then GET it from the cache "
+        "at a constant rate; the Vegeta-style JSON report goes to stdout, the text report to "
+        "stderr. Flags override the environment.",
+        epilog=p.epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stages_flag(run)
+    add_capacity_parser(sub, r)
+    add_compare_parser(sub)
     return p  # fmt: skip
 
 
@@ -197,6 +204,11 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         flags["histogram_buckets_ns"] = tuple(
             parse_duration_ns(b) for b in args.histogram_buckets.split(",") if b.strip()
         )
+    if getattr(args, "stages", None):  # --stages (run only)
+        if args.rate is not None or args.duration is not None:
+            raise ConfigError("--stages replaces --rate and --duration: give one or the other")
+        flags["stages"] = parse_stages(args.stages)
+        flags["duration_ns"] = sum(s.duration_ns for s in flags["stages"])
     c = replace(c, **{k: v for k, v in flags.items() if v is not None})
     if args.file is not None:
         c = replace(c, size_bytes=0)

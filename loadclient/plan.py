@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loadclient.durations import NS_PER_S, Rate
+from loadclient.stages import Stage
+from loadclient.stoprule import StopRule
 from loadclient.timer import PRECISE
 
 
@@ -31,6 +33,8 @@ class Plan:
     seed: str = ""
     shard: int = 0  # this generator's part of a schedule split over `shards` generators
     shards: int = 1
+    stages: tuple[Stage, ...] = ()  # --stages: ramps instead of the constant rate
+    stop_rule: StopRule | None = None  # capacity: stop a step once its result is decided
 
     @property
     def authority(self) -> str:

@@ -168,11 +168,13 @@ async def _attack(plan: Plan, role: _Role, ticker: _Shown | _Shared | None) -> M
         with _attacking(attacker.metrics):
             start = start_ns or time.monotonic_ns()  # after the GC work, or it counts as lag
             task = None if ticker is None else loop.create_task(_tick(attacker, start, ticker))
+            watch = None if plan.stop_rule is None else loop.create_task(_watch(attacker))
             try:
                 return await attacker.run(start)
             finally:
-                if task is not None:
-                    task.cancel()
+                for t in (task, watch):
+                    if t is not None:
+                        t.cancel()
     finally:
         loop.remove_signal_handler(signal.SIGINT)  # or it outlives the loop
 
@@ -181,6 +183,18 @@ async def _tick(attacker: Attacker, start_ns: int, ticker: _Shown | _Shared) -> 
     while True:
         await asyncio.sleep(ticker.period_s)
         ticker(attacker.metrics, (time.monotonic_ns() - start_ns) / NS_PER_S)
+
+
+async def _watch(attacker: Attacker) -> None:
+    # A capacity step stops as soon as its result is decided (loadclient.stoprule).
+    rule = attacker.plan.stop_rule
+    assert rule is not None
+    while not attacker.metrics.stopped_early:
+        await asyncio.sleep(0.1)
+        attacker.recorder.flush()
+        why = rule.decided(attacker.metrics)
+        if why is not None:
+            attacker.stop_early(why)
 
 
 def _worker(plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchronized[int]) -> None:
