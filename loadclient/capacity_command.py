@@ -22,6 +22,7 @@ from loadclient.capacity_report import (
 from loadclient.config import Config, ConfigError
 from loadclient.durations import NS_PER_S, InvalidDuration, Rate
 from loadclient.exits import EXIT_INTERRUPTED, EXIT_SETUP, EXIT_USAGE
+from loadclient.live import Board
 from loadclient.report import Report, dumps
 from loadclient.runner import WorkerFailed, run
 from loadclient.stoprule import TARGET, StopRule
@@ -32,7 +33,9 @@ DEFAULT_TIMEOUT_NS = 5 * NS_PER_S  # capacity's --timeout unless given: bounds e
 _SLOT_SLACK_NS = NS_PER_S  # sharded ladder: between one step's last answer and the next start
 
 
-def capacity_command(args: argparse.Namespace, config: Config, target: prepare.Target) -> int:
+def capacity_command(
+    args: argparse.Namespace, config: Config, target: prepare.Target, board: Board | None = None
+) -> int:
     """Capacity_command searches, writes the report and returns the exit code (0, 1 or 4)."""
     try:
         settings = capacity_settings(args)
@@ -42,7 +45,7 @@ def capacity_command(args: argparse.Namespace, config: Config, target: prepare.T
         return EXIT_USAGE
     search = Search(settings, fixed_ladder=config.shards > 1)
     try:
-        steps = _search(config, target, settings, search)
+        steps = _search(config, target, settings, search, board)
     except (UploadError, OSError, WorkerFailed) as exc:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_SETUP
@@ -78,7 +81,11 @@ def _checked(config: Config, target: prepare.Target, timeout_given: bool) -> Con
 
 
 def _search(
-    config: Config, target: prepare.Target, settings: CapacitySettings, search: Search
+    config: Config,
+    target: prepare.Target,
+    settings: CapacitySettings,
+    search: Search,
+    board: Board | None,
 ) -> list[Step]:
     blobs = prepare.upload(config)
     wall_offset_ns = time.time_ns() - time.monotonic_ns()
@@ -89,7 +96,9 @@ def _search(
         start_ns = None
         if target.start_at_ns is not None:
             start_ns = target.start_at_ns - wall_offset_ns + len(steps) * slot_ns
-        step = _step(config, target, blobs, rate, start_ns, wall_offset_ns, settings)
+        if board is not None:
+            board.step_rate = rate
+        step = _step(config, target, blobs, rate, start_ns, wall_offset_ns, settings, board)
         steps.append(step)
         search.record(rate, step.verdict)
         if not config.quiet:
@@ -100,6 +109,7 @@ def _search(
 def _step(
     config: Config, target: prepare.Target, blobs: prepare.Uploaded, rate: int,
     start_ns: int | None, wall_offset_ns: int, settings: CapacitySettings,
+    board: Board | None = None,
 ) -> Step:  # fmt: skip
     """_step runs one rate: the warm-up (stopped if the target already fails), the window."""
     procs = config.workers * config.shards
@@ -110,7 +120,7 @@ def _step(
         # A warm-up the generator cannot keep ends at once, undecided: the window judges it.
         rule = StopRule.of(config.thresholds, planned, lag)
         plan = replace(prepare.make_plan(warm, target, blobs), stop_rule=rule)
-        metrics = run(plan, config.workers, None, start_ns)
+        metrics = run(plan, config.workers, None, start_ns, board)
         if metrics.stopped_early == TARGET:
             report = Report(metrics, wall_offset_ns, rate / config.shards)
             verdict, reasons = judge(report, TARGET, config.thresholds, config.schedule)
@@ -120,7 +130,7 @@ def _step(
     rule = StopRule.of(config.thresholds, planned, lag)
     plan = replace(prepare.make_plan(steady, target, blobs), stop_rule=rule)
     window_start = None if start_ns is None else start_ns + settings.warm_up_ns
-    metrics = run(plan, config.workers, None, window_start)
+    metrics = run(plan, config.workers, None, window_start, board)
     report = Report(metrics, wall_offset_ns, rate / config.shards)
     verdict, reasons = judge(report, metrics.stopped_early, config.thresholds, config.schedule)
     return Step(rate, verdict, reasons, report.to_json(), metrics.stopped_early)

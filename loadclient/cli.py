@@ -29,6 +29,7 @@ from loadclient.exits import (
 from loadclient.flags import build_config, parser
 from loadclient.flags import parser as _parser  # noqa: F401 - the old private name
 from loadclient.html import html_report
+from loadclient.live import Board, Live
 from loadclient.report import Report, Verdict, dumps
 from loadclient.runner import WorkerFailed, progress_printer, run
 from loadclient.stagereport import stage_blocks, with_rates
@@ -48,11 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = build_config(args, os.environ)
         target = prepare.check(config)
-    except (ConfigError, InvalidDuration, ValueError) as exc:
+        live = Live(config.metrics_addr, config.metrics_linger_ns)
+    except (ConfigError, InvalidDuration, ValueError, OSError) as exc:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "capacity":
-        return capacity_command(args, config, target)
+    try:
+        if args.command == "capacity":
+            return capacity_command(args, config, target, live.board)
+        return _run(config, target, live.board)
+    finally:
+        live.close()
+
+
+def _run(config: Config, target: prepare.Target, board: Board | None) -> int:
     try:
         blobs = prepare.upload(config)
         plan = prepare.make_plan(config, target, blobs)
@@ -64,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if target.start_at_ns is None
             else prepare.monotonic_start(target.start_at_ns, wall_offset_ns)
         )
-        metrics = run(plan, config.workers, progress, start_ns)
+        metrics = run(plan, config.workers, progress, start_ns, board)
         if progress is not None:
             sys.stderr.write("\n")
     except (UploadError, OSError, WorkerFailed) as exc:

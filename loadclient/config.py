@@ -50,6 +50,9 @@ class Config:
     schedule: Schedule = field(default_factory=Schedule)
     # --stages: linear ramps (from 0) that replace rate and duration (duration_ns is their sum)
     stages: tuple[Stage, ...] = ()
+    # --metrics-addr HOST:PORT: live Prometheus text; served --metrics-linger after the run
+    metrics_addr: str | None = None
+    metrics_linger_ns: int = 30 * NS_PER_S
     # Sent as `Authorization: Bearer` on the uploads only (the GETs go to the cache tier,
     # which checks no client token). Kept out of repr and the report so it is never shown.
     token: str | None = field(default=None, repr=False)

@@ -142,6 +142,18 @@ def parser() -> argparse.ArgumentParser:
     )
     m.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     m.add_argument("--quiet", action="store_true", help="no text report on stderr")
+    live = r.add_argument_group("live metrics (Prometheus)")
+    live.add_argument(
+        "--metrics-addr",
+        metavar="HOST:PORT",
+        help="serve Prometheus text at "
+        "/metrics here while the run lasts, for all --workers (e.g. 0.0.0.0:9464)",
+    )
+    live.add_argument(
+        "--metrics-linger",
+        metavar="DUR",
+        help="keep serving it this long after the run, so the last scrape sees the end (30s)",
+    )
     t = r.add_argument_group("thresholds (exit 1 when one fails)")
     t.add_argument("--max-error-rate", type=float, metavar="RATIO", help="e.g. 0.01")
     for name in ("mean", "p50", "p90", "p95", "p99", "p999"):
@@ -194,6 +206,8 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Config
         "keys": args.keys,
         "distribution": args.distribution and str(Distribution.parse(args.distribution)),
         "start_at": args.start_at,
+        "metrics_addr": args.metrics_addr,
+        "metrics_linger_ns": _dur(args.metrics_linger),
         "token": args.token
         if args.token_file is None
         else read_secret("--token-file", args.token_file),

@@ -35,6 +35,7 @@ class Plan:
     shards: int = 1
     stages: tuple[Stage, ...] = ()  # --stages: ramps instead of the constant rate
     stop_rule: StopRule | None = None  # capacity: stop a step once its result is decided
+    live: bool = False  # --metrics-addr with workers: each sends snapshots to the parent
 
     @property
     def authority(self) -> str:
