@@ -55,7 +55,8 @@ def format_stages(stages: tuple[Stage, ...]) -> str:
 class StagedPacer:
     """StagedPacer makes hit k due when the ramps' cumulative count reaches k."""
 
-    __slots__ = ("stages", "duration_ns", "_starts_ns", "_before", "_from", "_total")
+    __slots__ = ("stages", "duration_ns", "_starts_ns", "_before", "_from", "_total", "_hits",
+                 "_memo")  # fmt: skip
 
     def __init__(self, stages: tuple[Stage, ...]) -> None:
         self.stages = stages
@@ -72,6 +73,9 @@ class StagedPacer:
             rate = s.rate_per_s
         self.duration_ns = t
         self._total = n
+        self._hits = math.ceil(n - 1e-9)
+        # The attacker asks pace() and then due_ns() of the same hit: solve once for both.
+        self._memo = (-1, 0)
 
     def hits_by(self, elapsed_ns: int) -> float:
         """Hits_by is the cumulative count N(elapsed): how many hits the schedule offers by then."""
@@ -95,6 +99,14 @@ class StagedPacer:
 
     def due_ns(self, hit: int) -> int:
         """Due_ns is when hit (0-based) is due, in nanoseconds after the start."""
+        memo = self._memo
+        if memo[0] == hit:
+            return memo[1]
+        due = self._solve(hit)
+        self._memo = (hit, due)
+        return due
+
+    def _solve(self, hit: int) -> int:
         # The stage whose cumulative count passes `hit` (a stage at rate 0 passes none).
         i = max(0, bisect.bisect_right(self._before, hit) - 1)
         s, r0 = self.stages[i], self._from[i]
@@ -108,7 +120,7 @@ class StagedPacer:
 
     def total_hits(self) -> int:
         """Total_hits is how many hits fall due before the last stage ends."""
-        return math.ceil(self._total - 1e-9)
+        return self._hits
 
     def expected_hits(self, elapsed_ns: int) -> int:
         """Expected_hits is how many hits are due by elapsed_ns (capped at total_hits)."""
@@ -118,7 +130,7 @@ class StagedPacer:
 
     def pace(self, elapsed_ns: int, hits: int) -> tuple[int, bool]:
         """Pace returns how long to wait before the next hit and whether the attack is over."""
-        if hits >= self.total_hits():
+        if hits >= self._hits:
             return 0, True
         return max(0, self.due_ns(hits) - elapsed_ns), False
 
