@@ -3,6 +3,9 @@
 A step fails its objectives for certain once more requests are over a latency limit (or
 failed) than the whole step may have; the generator is the limit once its own send lag or
 drops pass the schedule's limit. Either way the rest of the step would change nothing.
+Requests count as over a limit by their service time (from the send): latency from the due
+time is that plus the send lag, so a generator that stalled (a burst sent late) never makes
+the target look slow here; the step's final verdict still judges latency.
 """
 
 from __future__ import annotations
@@ -61,5 +64,5 @@ class StopRule:
 
 def _count_over(m: Metrics, limit_ns: int) -> int:
     # Whole buckets above the limit's own: a bucket is ~1 % wide, so this errs on staying.
-    counts = m.latency.counts
+    counts = m.service.counts
     return sum(counts[bucket_index(limit_ns) + 1 :])
