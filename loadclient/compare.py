@@ -20,21 +20,26 @@ _SKIP = ("mergeable", "config", "blob", "errors", "verdict", "capacity", "stages
          "earliest", "latest", "end", "key_requests")  # fmt: skip
 
 
+def _walk(prefix: str, value: Any, ns: bool) -> Iterator[tuple[str, float, bool]]:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int | float):
+        yield prefix, float(value), ns
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _walk(f"{prefix}.{k}" if prefix else str(k), v, ns)
+
+
 def figures(report: Mapping[str, Any]) -> Iterator[tuple[str, float, bool]]:
     """Figures yields every number of a report as (dotted name, value, is nanoseconds)."""
-
-    def walk(prefix: str, value: Any, ns: bool) -> Iterator[tuple[str, float, bool]]:
-        if isinstance(value, bool) or value is None:
-            return
-        if isinstance(value, int | float):
-            yield prefix, float(value), ns
-        elif isinstance(value, Mapping):
-            for k, v in value.items():
-                yield from walk(f"{prefix}.{k}" if prefix else str(k), v, ns)
-
     for key, value in report.items():
         if key not in _SKIP:
-            yield from walk(key, value, key in _NS_BLOCKS or key in _NS_FIELDS)
+            yield from _walk(key, value, key in _NS_BLOCKS or key in _NS_FIELDS)
+    for i, stage in enumerate(report.get("stages") or []):
+        if isinstance(stage, Mapping):
+            yield from _walk(
+                f"stages[{i}]", {k: v for k, v in stage.items() if k != "stage"}, False
+            )
     cap = report.get("capacity")
     if isinstance(cap, Mapping):
         for k in ("sustained_rate", "lowest_failing_rate", "generator_limit_rate"):
