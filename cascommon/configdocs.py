@@ -41,7 +41,10 @@ def markdown(programs: Sequence[tuple[Settings, object]]) -> str:
 def reference(programs: Sequence[str] = PROGRAMS) -> str:
     """Return the reference of the programs, read by name (cascommon imports none of them)."""
     configs = [importlib.import_module(f"{name}.config") for name in programs]
-    return markdown([(config.SETTINGS, config.Config()) for config in configs])
+    pairs = [(config.SETTINGS, config.Config()) for config in configs]
+    for config in configs:  # a subcommand's own settings, e.g. loadclient capacity's search
+        pairs += getattr(config, "MORE_SETTINGS", ())
+    return markdown(pairs)
 
 
 def _row(s: Setting, defaults: object) -> str:

@@ -6,12 +6,15 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from cascommon.kinds import parse_address as addr_to_url  # noqa: F401 - the Go client's host:port
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
+from loadclient.capacity import CapacitySettings
 from loadclient.durations import NS_PER_S, Rate
-from loadclient.settings import SETTINGS
+from loadclient.settings import CAPACITY_SETTINGS, SETTINGS
 from loadclient.settings import parse_shard as parse_shard
+from loadclient.stages import Stage
 from loadclient.thresholds import Schedule, Thresholds
 from loadclient.timer import PRECISE
 
@@ -46,6 +49,11 @@ class Config:
     start_at: str | None = None  # RFC 3339 wall-clock start shared by every shard
     thresholds: Thresholds = field(default_factory=Thresholds)
     schedule: Schedule = field(default_factory=Schedule)
+    # --stages: linear ramps (from 0) that replace rate and duration (duration_ns is their sum)
+    stages: tuple[Stage, ...] = ()
+    # --metrics-addr HOST:PORT: live Prometheus text; served metrics_linger_ns after the run
+    metrics_addr: str | None = None
+    metrics_linger_ns: int = 30 * NS_PER_S
     # Sent as `Authorization: Bearer` on the uploads only (the GETs go to the cache tier,
     # which checks no client token). Kept out of repr and the report so it is never shown.
     token: str | None = field(default=None, repr=False)
@@ -91,7 +99,7 @@ class Config:
             raise ConfigError(
                 f"--shard must be I/N with 0 <= I < N, got {self.shard}/{self.shards}"
             )
-        if self.shards > 1 and self.rate.freq == 0:
+        if self.shards > 1 and self.rate.freq == 0 and not self.stages:
             raise ConfigError(
                 "--shard needs a fixed --rate: a closed model has no schedule to split"
             )
@@ -100,7 +108,11 @@ class Config:
             raise ConfigError("--shard needs --seed, the same on every shard")
 
     def _validate_limits(self) -> None:
-        if self.rate.freq == 0 and self.hit_ratio < 1.0:
+        if self.rate.freq == 0 and not self.stages and self.hit_ratio < 1.0:
             # Misses need fresh blobs uploaded before the start, one per miss: a closed model
             # has no request count to size them by.
             raise ConfigError("--hit-ratio below 1 needs a fixed --rate (not 0)")
+
+
+# Settings of a subcommand of their own, listed after run's in docs/configuration.md.
+MORE_SETTINGS: Final = ((CAPACITY_SETTINGS, CapacitySettings()),)

@@ -10,7 +10,14 @@ from typing import Final
 from cascommon.kinds import ADDRESS, BOOL, INT, PATH, TEXT, TOKEN, Kind, choice
 from cascommon.settings import Setting, Settings
 from loadclient.blobs import parse_size
-from loadclient.durations import format_duration, parse_duration_ns, parse_rate, parse_seconds_ns
+from loadclient.durations import (
+    NS_PER_S,
+    format_duration,
+    parse_duration_ns,
+    parse_rate,
+    parse_seconds_ns,
+)
+from loadclient.stages import format_stages, parse_stages
 from loadclient.timer import TIMERS
 from loadclient.workload import Distribution
 
@@ -38,9 +45,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
+STAGES: Final = Kind("stages", parse_stages, "stages like 30s:100,60s:1000,30s:0", "DUR:RATE,...",
+                    format_stages)  # fmt: skip
 SHARD: Final = Kind("shard", parse_shard, "I/N with 0 <= I < N, e.g. 0/3", "I/N",
                     lambda i: f"{i}/1")  # fmt: skip
 WORKLOAD: Final = "workload and sharding"
+LIVE: Final = "live metrics (Prometheus)"
+SEARCH: Final = "search"
 THRESHOLDS: Final = "thresholds (exit 1 when one fails)"
 SCHEDULE: Final = "schedule (exit 4 when the generator falls behind)"
 
@@ -62,6 +73,10 @@ SETTINGS: Final = Settings("loadclient run", (
     S("duration_ns", ("ATTACK_DURATION",), "--duration", DURATION,
       "The sending window: what is due and unsent when it ends is dropped, not sent late.",
       low=1),
+    S("stages", (), "--stages", STAGES,
+      "A rate schedule instead of --rate/--duration (run only): each stage ramps linearly "
+      "from the previous stage's rate (the first from 0) to its own, in requests per second.",
+      unset="none"),
     S("hit_ratio", ("HIT_MISS_RATIO",), "--hit-ratio", RATIO,
       "Share of GETs for the uploaded blob; the rest ask for fresh blobs (misses).",
       low=0, high=1),
@@ -91,6 +106,12 @@ SETTINGS: Final = Settings("loadclient run", (
     S("start_at", ("LOADCLIENT_START_AT",), "--start-at", TEXT,
       "Start the schedule at this RFC 3339 time, e.g. 2026-12-01T10:00:00Z.",
       unset="at once", group=WORKLOAD),
+    S("metrics_addr", (), "--metrics-addr", TEXT,
+      "Serve Prometheus text at /metrics on HOST:PORT while the run lasts, for all --workers "
+      "(e.g. 0.0.0.0:9464).", unset="off", group=LIVE),
+    S("metrics_linger_ns", (), "--metrics-linger", DURATION,
+      "Keep serving it this long after the run, so the last scrape sees the end.", low=0,
+      group=LIVE),
     S("thresholds.max_error_rate", (), "--max-error-rate", RATIO, "Largest error ratio.",
       low=0, high=1, unset="none", group=THRESHOLDS),
     *(S(f"thresholds.max_{n}_ns", (), f"--max-{n}", DURATION, f"Largest {n} latency.",
@@ -103,5 +124,21 @@ SETTINGS: Final = Settings("loadclient run", (
       group=SCHEDULE),
     S("schedule.min_rate_ratio", (), "--min-rate-ratio", RATIO,
       "Achieved/target rate allowed.", low=0, high=1, group=SCHEDULE),
+))
+CAPACITY_SETTINGS: Final = Settings("loadclient capacity", (
+    S("start_rate", (), "--start-rate", INT, "First (lowest) rate tried, per second.", low=1,
+      group=SEARCH),
+    S("max_rate", (), "--max-rate", INT, "Highest rate ever offered, per second.", low=1,
+      group=SEARCH),
+    S("growth", (), "--growth", NUMBER, "Factor between upward steps and ladder rungs (> 1).",
+      low=1, group=SEARCH),
+    S("precision", (), "--precision", RATIO,
+      "Bisect until the failing rate is within this share of the passing one.", low=0, high=1,
+      group=SEARCH),
+    S("warm_up_ns", (), "--warm-up", DURATION,
+      "Sent at the step's rate before its window, not judged.", low=0, group=SEARCH),
+    S("window_ns", (), "--step-window", DURATION, "The steady window each step is judged on.",
+      low=NS_PER_S // 1000, group=SEARCH),
+    S("max_steps", (), "--max-steps", INT, "Most steps in all.", low=1, group=SEARCH),
 ))
 # fmt: on

@@ -31,7 +31,7 @@ def test_token_from_env_flag_or_file_the_flags_winning(tmp_path: Path) -> None:
 
 
 def test_token_is_never_in_repr_or_the_reports_summary() -> None:
-    from loadclient.cli import _config_summary
+    from loadclient.prepare import config_summary as _config_summary
 
     c = config(["--token", TOKEN])
     assert TOKEN not in repr(c)
