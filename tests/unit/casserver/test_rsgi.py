@@ -22,6 +22,9 @@ class Headers:
     def get(self, name: str, default: Any = None) -> Any:
         return next((v for k, v in self._pairs if k == name), default)
 
+    def get_all(self, name: str) -> list[str]:
+        return [v for k, v in self._pairs if k == name]
+
 
 class Scope:
     proto = "http"
