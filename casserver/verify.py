@@ -38,6 +38,7 @@ class Summary:
     blobs: int = 0
     bytes: int = 0
     damaged: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)  # SHA-1 names moved with a damaged file
     unreadable: list[str] = field(default_factory=list)
     recorded: int = 0
     seconds: float = 0.0
@@ -52,7 +53,8 @@ class Summary:
         return (
             f"verified {self.blobs} blobs, {self.bytes / MB:.1f} MB in {self.seconds:.1f} s "
             f"({self.mb_per_s:.0f} MB/s): {len(self.damaged)} damaged (moved to "
-            f"{QUARANTINE_DIR}/), {len(self.unreadable)} unreadable, "
+            f"{QUARANTINE_DIR}/ with {len(self.links)} SHA-1 links), "
+            f"{len(self.unreadable)} unreadable, "
             f"{self.recorded} sizes recorded"
         )
 
@@ -136,11 +138,16 @@ class Verifier:
             os.close(fd)
         self.summary.blobs += 1
         self.summary.bytes += size
-        if not good:
-            self._quarantine(path, algorithm, st)
+        if not good and self._quarantine(path, algorithm, st):
+            self.summary.damaged.append(f"{algorithm}:{path.name}")
         for alias in aliases:
-            if not good or hashers[SHA1].hexdigest() != alias.name:
-                self._quarantine(alias, SHA1, st)
+            if good and hashers[SHA1].hexdigest() == alias.name:
+                continue
+            if self._quarantine(alias, SHA1, st):
+                # A link to a damaged file goes with it; one naming other bytes is damage.
+                (self.summary.links if not good else self.summary.damaged).append(
+                    f"{SHA1}:{alias.name}"
+                )
 
     def _hash(self, fd: int, hashers: Iterable[Any]) -> int:
         view, size = memoryview(self._buffer), 0
@@ -151,13 +158,13 @@ class Verifier:
             self._pacer.add(n)
         return size
 
-    def _quarantine(self, path: Path, algorithm: str, hashed: os.stat_result) -> None:
+    def _quarantine(self, path: Path, algorithm: str, hashed: os.stat_result) -> bool:
         try:
             now = os.stat(path)
         except FileNotFoundError:
-            return
+            return False
         if not os.path.samestat(now, hashed):
-            return  # replaced meanwhile (a verified re-upload): not what was hashed
+            return False  # replaced meanwhile (a verified re-upload): not what was hashed
         target_dir = self.root / QUARANTINE_DIR / algorithm
         target_dir.mkdir(parents=True, exist_ok=True)
         target, n = target_dir / path.name, 0
@@ -165,7 +172,7 @@ class Verifier:
             n += 1
             target = target_dir / f"{path.name}.{n}"
         os.rename(path, target)
-        self.summary.damaged.append(f"{algorithm}:{path.name}")
+        return True
 
 
 def _files(directory: Path) -> list[Path]:
@@ -187,6 +194,8 @@ def run(root: Path, rate_mbps: float | None, out: TextIO = sys.stdout) -> int:
     print(summary.line(), file=out)
     for name in summary.damaged:
         print(f"damaged: {name}", file=out)
+    for name in summary.links:
+        print(f"moved with it: {name}", file=out)
     for name in summary.unreadable:
         print(f"unreadable: {name}", file=out)
     return 1 if summary.damaged or summary.unreadable else 0
