@@ -62,9 +62,15 @@ class Summary:
 class Pacer:
     """Pacer sleeps so that bytes read stay under rate_bps on average (None: no limit)."""
 
-    def __init__(self, rate_bps: float | None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        rate_bps: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._rate = rate_bps
         self._clock = clock
+        self._sleep = sleep
         self._start = clock()
         self._bytes = 0
 
@@ -74,7 +80,7 @@ class Pacer:
         if self._rate:
             ahead_s = self._bytes / self._rate - (self._clock() - self._start)
             if ahead_s > 0:
-                time.sleep(ahead_s)
+                self._sleep(ahead_s)
 
 
 class Verifier:
