@@ -28,6 +28,8 @@ RECHECK_S: Final = 1.0
 # What an entry costs beyond its bytes (key, headers, the entry itself), counted
 # against the bound so that many tiny blobs cannot overrun it.
 ENTRY_OVERHEAD_BYTES: Final = 1024
+# Big files whose check is remembered (each a path, a stat and prebuilt headers).
+MAX_CHECKED: Final = 4096
 # Non-blocking: a FIFO put under a blob's name must not hang the event loop.
 _OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 _HASHERS: Final[dict[int, Callable[[bytes], Any]]] = {64: hashlib.sha256, 40: hashlib.sha1}
@@ -60,6 +62,10 @@ class BlobCache:
         # An item must fit with its overhead, or storing it would flush the whole cache.
         self.item_bytes = min(item_bytes, max_bytes - ENTRY_OVERHEAD_BYTES)
         self.read_bytes = max(SMALL_BYTES, self.item_bytes)  # read whole, sent from memory
+        # Big files checked before, by path: the (inode, size, ctime, mode) they had then.
+        # Any change to a file (a write, a truncate, chmod, a new link) moves its ctime, so
+        # a serve whose stat still matches needs no open and no xattr read.
+        self._checked: dict[str, tuple[tuple[int, int, int, int], Entry]] = {}
         self._entries: LRUCache[str, Entry] | None = (
             LRUCache(max_bytes, getsizeof=_cost) if self.item_bytes > 0 else None
         )
@@ -94,24 +100,25 @@ class BlobCache:
         UnreadableBlob when it cannot be read: both are answered 500, never with bytes.
         """
         try:
-            fd = os.open(file, _OPEN_FLAGS)
+            st = os.stat(file)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            raise UnreadableBlob(exc.errno, f"stored file of {hexdigest}: {exc.strerror}") from exc
-        try:
-            size = blob_size(fd, hexdigest)
-            # Big files only need their size: granian opens and sends them itself.
-            data = os.pread(fd, size, 0) if size <= self.read_bytes else None
-        except OSError as exc:
-            if isinstance(exc, UnreadableBlob | DamagedBlob):
-                raise
-            raise UnreadableBlob(exc.errno, f"stored file of {hexdigest}: {exc.strerror}") from exc
-        finally:
-            os.close(fd)
-        if data is not None and len(data) != size:
-            raise DamagedBlob(f"stored file of {hexdigest} changed size while read")
+            raise _unreadable(exc, hexdigest) from exc
+        stamp = (st.st_ino, st.st_size, st.st_ctime_ns, st.st_mode)
+        if st.st_size > self.read_bytes:
+            checked = self._checked.get(file)
+            if checked is not None and checked[0] == stamp:
+                return checked[1]
+        read = _read_checked(file, hexdigest, self.read_bytes)
+        if read is None:
+            return None
+        size, data = read
         entry = Entry(file, hexdigest, size, data, now)
+        if data is None and size == st.st_size:
+            if len(self._checked) >= MAX_CHECKED:
+                self._checked.clear()  # rare, and a miss costs only one open
+            self._checked[file] = (stamp, entry)
         if data is not None and size <= self.item_bytes:
             assert self._entries is not None  # item_bytes > 0 only with a cache
             # Kept and served for a while without a look at the file: hashed once first.
@@ -119,3 +126,30 @@ class BlobCache:
                 raise DamagedBlob(f"stored file of {hexdigest} does not hash to it", "hash")
             self._entries[key] = entry
         return entry
+
+
+def _read_checked(file: str, hexdigest: str, read_bytes: int) -> tuple[int, bytes | None] | None:
+    """Read_checked opens file and checks its size: (size, bytes if small), None when absent."""
+    try:
+        fd = os.open(file, _OPEN_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise _unreadable(exc, hexdigest) from exc
+    try:
+        size = blob_size(fd, hexdigest)
+        # Big files only need their size: granian opens and sends them itself.
+        data = os.pread(fd, size, 0) if size <= read_bytes else None
+    except (UnreadableBlob, DamagedBlob):
+        raise
+    except OSError as exc:
+        raise _unreadable(exc, hexdigest) from exc
+    finally:
+        os.close(fd)
+    if data is not None and len(data) != size:
+        raise DamagedBlob(f"stored file of {hexdigest} changed size while read")
+    return size, data
+
+
+def _unreadable(exc: OSError, hexdigest: str) -> UnreadableBlob:
+    return UnreadableBlob(exc.errno, f"stored file of {hexdigest}: {exc.strerror}")

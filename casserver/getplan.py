@@ -10,7 +10,7 @@ any listed tag does, and two ``Range`` lines are no valid range (the whole blob,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cascommon.blobheaders import CACHE_CONTROL, OCTET_STREAM, etag
@@ -27,11 +27,12 @@ class Plan:
     headers: Headers
     start: int = 0
     length: int = 0
+    # Whether blob bytes follow the headers (a GET's 200 or 206): an attribute, not a
+    # property, as the fast path reads it on every request.
+    has_body: bool = field(init=False)
 
-    @property
-    def has_body(self) -> bool:
-        """Has_body says whether blob bytes follow the headers (a GET's 200 or 206)."""
-        return self.status in _WITH_BODY and self.length > 0
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "has_body", self.status in _WITH_BODY and self.length > 0)
 
 
 _WITH_BODY: Final = frozenset({200, 206})

@@ -98,3 +98,19 @@ def test_an_item_limit_above_the_read_size_keeps_bigger_blobs(tmp_path: Path) ->
     cache = BlobCache(4 << 20, 2 << 20)
     entry = load(cache, blob(tmp_path, "1mib", 1 << 20))
     assert entry.data is not None and len(cache) == 1
+
+
+def test_a_big_file_checked_before_is_checked_again_once_it_changes(tmp_path: Path) -> None:
+    cache = BlobCache(1 << 20, 1 << 16)
+    file = blob(tmp_path, "big", SMALL_BYTES + 1)
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        assert record(fd, SMALL_BYTES + 1)
+    finally:
+        os.close(fd)
+    first = load(cache, file)
+    assert load(cache, file) is first  # unchanged: no open, the same prebuilt answer
+    with open(file, "ab") as f:
+        f.write(b"appended")
+    with pytest.raises(DamagedBlob):
+        cache.load(file, file, "ab" * 32, 0.0)
