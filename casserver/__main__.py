@@ -10,10 +10,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cascommon.ports import check_free
-from casserver.config import Config, ConfigError
-from casserver.settings import SETTINGS
+from casserver.config import Config, ConfigError, VerifyConfig
+from casserver.settings import SETTINGS, VERIFY_SETTINGS
 
 EXIT_CONFIG = 2
 
@@ -27,11 +28,48 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def verify_parser() -> argparse.ArgumentParser:
+    """Return ``casserver verify``'s parser."""
+    p = argparse.ArgumentParser(
+        prog="casserver verify",
+        description="Hash every stored blob; move damaged ones to <storage>/quarantine/. "
+        "Exits 1 when it found any, 2 when the path is not a store.",
+    )
+    VERIFY_SETTINGS.add_flags(p, VerifyConfig())
+    return p
+
+
+def verify(argv: Sequence[str]) -> int:
+    """Run ``casserver verify`` and return its exit status."""
+    from casserver import verify as verifier
+
+    config = VerifyConfig.from_env(os.environ, verify_parser().parse_args(argv))
+    if not (config.storage_dir / "sha256").is_dir():
+        raise ConfigError(
+            f"unusable storage path {config.storage_dir}: no sha256/ directory: "
+            "not a casserver store"
+        )
+    return verifier.run(config.storage_dir, None if config.offline else config.rate_mbps)
+
+
+def check_storage(root: Path) -> None:
+    """Make the store's layout under root, or raise ConfigError saying in one line why not."""
+    from casserver.storage import BlobStore  # imports no prometheus_client: safe this early
+
+    try:
+        BlobStore(root)
+    except OSError as exc:
+        raise ConfigError(f"unusable storage path {root}: {exc.strerror or exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until it stops; a bad configuration is one line on stderr and exit 2."""
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        config = Config.from_env(os.environ, args)
+        if argv[:1] == ["verify"]:
+            return verify(argv[1:])
+        config = Config.from_env(os.environ, parser().parse_args(argv))
+        check_storage(config.storage_dir)
         check_free(config.host, {"CAS_SERVER_PORT": config.port,
                                  "CAS_METRICS_PORT": config.metrics_port})  # fmt: skip
         if config.server == "granian":

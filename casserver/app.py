@@ -18,6 +18,7 @@ from casserver.metrics import Metrics, exposition_registry
 from casserver.resources import BlobCollection, BlobResource, UploadLimits
 from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
+from casserver.writehealth import WriteHealth
 
 # The data routes; health, readiness and metrics stay open to probes and scrapers.
 GUARDED_ROUTES: Final = frozenset({"/cas/{digest}", "/cas", "/ac/{digest}"})
@@ -38,7 +39,8 @@ def create_app(
         # Alone in this process: count what is on disk now. Under a server the main process
         # does it once for all workers (see lifecycle).
         metrics.storage.add(*store.usage())
-    ingest = Ingest(store, metrics)
+    health_of_writes = WriteHealth(store, metrics)
+    ingest = Ingest(store, metrics, health_of_writes)
 
     auth = TokenAuth(Tokens(config.write_token, config.read_token), GUARDED_ROUTES)
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http, auth])
@@ -55,5 +57,6 @@ def create_app(
     exposed = None
     if config.metrics_port is None:
         exposed = exposition_registry(registry, store, config.metrics_dir)
-    health.add_routes(app, exposed, ready=store.check_writable)
+    # Ready while stored blobs can be served; whether writes work is told in the body.
+    health.add_routes(app, exposed, ready=store.check_readable, writes=health_of_writes.check)
     return app

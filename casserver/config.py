@@ -14,7 +14,7 @@ from typing import Final
 
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
 from casserver.settings import SERVERS as SERVERS
-from casserver.settings import SETTINGS
+from casserver.settings import SETTINGS, VERIFY_SETTINGS
 from casserver.settings import TASK_IMPLS as TASK_IMPLS
 
 GIB: Final = 1 << 30
@@ -82,3 +82,27 @@ class Config:
     def from_env(cls, environ: Mapping[str, str], args: argparse.Namespace | None = None) -> Config:
         """Return the Config environ and the flags in args (they win) give; unset: defaults."""
         return SETTINGS.load(cls, environ, args)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    """The settings of ``casserver verify``: which store, and how fast to read it."""
+
+    storage_dir: Path = Path("./cas-data")
+    # Beside running servers: about a third of a disk's sequential reads.
+    rate_mbps: float = 100.0
+    offline: bool = False  # no server uses the store: read at full speed
+
+    def __post_init__(self) -> None:
+        VERIFY_SETTINGS.check(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], args: argparse.Namespace | None = None
+    ) -> VerifyConfig:
+        """Return the VerifyConfig environ and the flags in args (they win) give."""
+        return VERIFY_SETTINGS.load(cls, environ, args)
+
+
+# Settings of a subcommand of their own, listed after the server's in docs/configuration.md.
+MORE_SETTINGS: Final = ((VERIFY_SETTINGS, VerifyConfig()),)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from cascommon.kinds import BOOL, BYTES, INT, LOG_LEVEL, PATH, SECONDS, TEXT, TOKEN, choice
+from cascommon.kinds import BOOL, BYTES, INT, LOG_LEVEL, PATH, SECONDS, TEXT, TOKEN, Kind, choice
 from cascommon.settings import Setting, Settings
 
 SERVERS: Final = ("granian", "gunicorn")
 TASK_IMPLS: Final = ("rust", "asyncio")
 
 S = Setting
+MBPS: Final = Kind("number", float, "a number of MB/s like 100", "MB/S")
 # fmt: off
 SETTINGS: Final = Settings("casserver", (
     S("host", ("CAS_SERVER_HOST",), "--host", TEXT, "Listen address."),
@@ -57,5 +58,11 @@ SETTINGS: Final = Settings("casserver", (
       "Bearer token PUT and POST must carry.", secret=True, opens="writes"),
     S("read_token", ("CAS_READ_TOKEN",), None, TOKEN,
       "Bearer token GET and HEAD must carry.", secret=True, opens="reads"),
+))
+VERIFY_SETTINGS: Final = Settings("casserver verify", (
+    S("storage_dir", ("CAS_STORAGE_DIR",), "--storage", PATH, "Storage directory to verify."),
+    S("rate_mbps", (), "--rate-mbps", MBPS,
+      "Most MB/s read beside running servers (online, the default).", low=0.001),
+    S("offline", (), "--offline", BOOL, "No server uses the store: read at full speed."),
 ))
 # fmt: on
