@@ -27,7 +27,6 @@ from loadclient.exits import (
     exit_code,
 )
 from loadclient.flags import build_config, parser
-from loadclient.flags import parser as _parser  # noqa: F401 - the old private name
 from loadclient.html import html_report
 from loadclient.merge import merge_command
 from loadclient.plan import Plan

@@ -11,12 +11,20 @@ import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+from casserver.workspace import LOCK_SUFFIX
 from procharness import PYTHON, ServerProcess, cacheserver_argv, free_port
 
 __all__ = [
     "PYTHON", "BlobOrigin", "LoopbackHTTPServer", "ServerProcess", "cacheserver_argv", "free_port",
+    "is_lock",
 ]  # fmt: skip
+
+
+def is_lock(path: Path) -> bool:
+    """Tell a casserver upload workspace's lock file (tmp/<owner>.lock) from data."""
+    return path.parent.name == "tmp" and path.name.endswith(LOCK_SUFFIX)
 
 
 class _LoopbackServer(ThreadingHTTPServer):

@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import _parser, build_config
+from loadclient.cli import build_config
 from loadclient.config import Config
+from loadclient.flags import parser
 
 TOKEN = "s3cret-write-token"
 BASE = ["--cas", "http://cas:5000", "--cache", "http://cache:18001"]
 
 
 def config(argv: list[str], env: dict[str, str] | None = None) -> Config:
-    return build_config(_parser().parse_args(["run", *BASE, *argv]), env or {})
+    return build_config(parser().parse_args(["run", *BASE, *argv]), env or {})
 
 
 def test_no_token_by_default() -> None:
@@ -40,7 +41,7 @@ def test_token_is_never_in_repr_or_the_reports_summary() -> None:
 
 def test_token_is_not_in_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        _parser().parse_args(["run", "--help"])
+        parser().parse_args(["run", "--help"])
     out = capsys.readouterr().out
     assert "--token" in out and "--token-file" in out and "CAS_WRITE_TOKEN" in out
 
@@ -65,5 +66,5 @@ def test_unusable_tokens_are_refused_without_showing_them(
 
 def test_token_flag_and_file_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        _parser().parse_args(["run", "--token", TOKEN, "--token-file", "/x"])
+        parser().parse_args(["run", "--token", TOKEN, "--token-file", "/x"])
     assert "not allowed with" in capsys.readouterr().err
