@@ -16,6 +16,7 @@ as correct and only slower; tests/unit/cacheserver/test_granianhits.py checks th
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from types import ModuleType
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # wrapper up by this module-level name when they spawn a WSGI worker.
 SERVER_MODULES = ("granian.server.mp", "granian.server.mt")
 WRAPPER_NAME = "_wsgi_call_wrap"
+SIGNATURE = ("callback", "scope_opts", "access_log_fmt")  # what hits_first passes on, in order
 
 Runner = Callable[[Any, dict[str, Any]], int]
 
@@ -47,6 +49,18 @@ def runner(hits: HitPath, slow: Runner) -> Runner:
     return run
 
 
+def _fits(wrap: Any) -> bool:
+    """Say whether wrap is granian's wrapper as this module knows it (name and parameters)."""
+    wrap = getattr(wrap, "granian_wrap", wrap)
+    if not callable(wrap):
+        return False
+    try:
+        names = tuple(inspect.signature(wrap).parameters)
+    except (TypeError, ValueError):
+        return False
+    return names[: len(SIGNATURE)] == SIGNATURE
+
+
 def install(hits: HitPath) -> bool:
     """Install makes granian's WSGI workers spawned from now on answer hits first.
 
@@ -54,9 +68,9 @@ def install(hits: HitPath) -> bool:
     It reports whether granian's wrapper was found and replaced.
     """
     modules = [m for name in SERVER_MODULES if (m := _module(name)) is not None]
-    targets = [m for m in modules if callable(getattr(m, WRAPPER_NAME, None))]
+    targets = [m for m in modules if _fits(getattr(m, WRAPPER_NAME, None))]
     if not targets:
-        log.warning("granian has no %s: hits take the WSGI path", WRAPPER_NAME)
+        log.warning("granian has no %s%s: hits take the WSGI path", WRAPPER_NAME, SIGNATURE)
         return False
     for module in targets:
         # A second install (another app in this process) wraps granian's own wrapper again.
