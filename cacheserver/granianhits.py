@@ -10,7 +10,9 @@ So in the serving process we give granian a callback that answers hits from prot
 and hands every other request to granian's own wrapper, unchanged. granian has no public
 hook for this: the name replaced (its WSGI worker spawner's `_wsgi_call_wrap`) is private,
 so when it is missing (another granian) nothing is replaced and hits take the WSGI path,
-as correct and only slower; tests/unit/cacheserver/test_granianhits.py checks the name.
+as correct and only slower. install checks the name and its parameters and warns when
+they differ; CallbackHits in /stats counts the hits the hook answered, and
+tests/integration/cacheserver/test_granian_hook.py asserts it grows in a real worker.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ Runner = Callable[[Any, dict[str, Any]], int]
 
 def runner(hits: HitPath, slow: Runner) -> Runner:
     """Runner is a granian WSGI callback: hits answered from proto, the rest by slow."""
-    answer = hits.answer
+    answer, count = hits.answer, hits.count
 
     def run(proto: Any, scope: dict[str, Any]) -> int:
         found = answer(scope)
         if found is None:
             return slow(proto, scope)
         proto.response_bytes(200, found[0], found[1])
+        count("CallbackHits")
         return 200
 
     return run
