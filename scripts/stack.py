@@ -22,7 +22,6 @@ from loadclient.durations import InvalidDuration, parse_duration_ns, parse_rate
 from procharness import PYTHON, ServerProcess, cacheserver_argv, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 STARTING_STOP_S = 2.0  # a server still starting has nothing to drain: do not wait 10 s for it
 
 
@@ -119,7 +118,7 @@ def start_servers(stack: Stack, run_dir: Path, caches: int) -> tuple[str, list[i
     cas = f"127.0.0.1:{cas_port}"
     stack.start(
         "casserver",
-        [str(BIN / "casserver"), "--host", "127.0.0.1", "--port", str(cas_port),
+        [PYTHON, "-m", "casserver", "--host", "127.0.0.1", "--port", str(cas_port),
          "--storage", str(run_dir / "cas-data"), "--workers", "2"],
         f"http://{cas}",
     )  # fmt: skip
