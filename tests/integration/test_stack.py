@@ -1,4 +1,4 @@
-"""The README's main job: the whole stack on loopback, a load test, JSON on stdout."""
+"""scripts/run, the README's main job: the whole stack on loopback, a load test, JSON on stdout."""
 
 from __future__ import annotations
 
