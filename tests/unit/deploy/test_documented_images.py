@@ -1,7 +1,8 @@
 """Every image a documented command runs is a tag that the scripts build.
 
 The documented commands (README.md and docs/) are run in any order after the scripts:
-`kubectl apply -k` of a tree, `docker run`, `docker compose`. Each must find the image the scripts left, or
+`kubectl apply -k` of a tree, `docker run`, `docker compose`. Each must find the image the
+scripts left, or
 (with imagePullPolicy IfNotPresent) pods roll to a tag nobody built and stay unpulled.
 """
 
