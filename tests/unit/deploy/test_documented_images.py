@@ -2,8 +2,8 @@
 
 The documented commands (README.md and docs/) are run in any order after the scripts:
 `kubectl apply -k` of a tree, `docker run`, `docker compose`. Each must find the image the
-scripts left, or
-(with imagePullPolicy IfNotPresent) pods roll to a tag nobody built and stay unpulled.
+scripts left, or (with imagePullPolicy IfNotPresent) pods roll to a tag nobody built and
+stay unpulled.
 """
 
 from __future__ import annotations
