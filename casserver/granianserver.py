@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 from functools import partial
@@ -10,6 +11,8 @@ from functools import partial
 from cascommon import logs
 from casserver import lifecycle
 from casserver.config import Config
+
+log = logging.getLogger(__name__)
 
 
 def serve(config: Config) -> None:
@@ -56,6 +59,8 @@ def _run(config: Config) -> None:
         log_dictconfig=logs.server_dict_config(config.log_level),
         log_level=LogLevels(config.log_level.lower()),
     )
+    if not hasattr(server, "interrupt_signal"):  # granian's private stop flag, read below
+        log.warning("granian has no interrupt_signal: a clean stop may exit 1")
     # The loader returns an RSGI object (it has __rsgi__), which granian's hints do not name.
     loader = partial(rsgi.load, config)
     try:
