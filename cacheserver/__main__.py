@@ -11,9 +11,19 @@ from functools import partial
 from typing import Any, Final
 
 from cacheserver import granianhits, malloc
-from cacheserver.config import SERVERS, Config, ConfigError
+from cacheserver.config import ENV, SERVERS, Config, ConfigError
 from cascommon import logs
 
+# The fault-isolation settings' flags, generated from their environment names.
+ISOLATION_FLAGS: Final = {
+    env: ENV[env]
+    for env in (
+        "CACHE_CONNECT_TIMEOUT_S", "CACHE_ORIGIN_FIRST_BYTE_S", "CACHE_PEER_FIRST_BYTE_S",
+        "CACHE_PEER_BULKHEAD", "CACHE_ORIGIN_BULKHEAD", "CACHE_FORWARD_WRITES",
+        "CACHE_FORWARD_READS", "CACHE_HEDGE_MAX_DELAY_S", "CACHE_HEDGE_BUDGET",
+        "CACHE_HEDGE_MIN_PER_S", "CACHE_PROBE_INTERVAL_S", "CACHE_PEER_SLOW_S",
+    )
+}  # fmt: skip
 BACKLOG: Final = 4096
 MAX_CONNECTIONS: Final = 16384
 
@@ -55,7 +65,7 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
     p.add_argument(
         "--miss-waiters",
         type=int,
-        help=f"client requests that may wait on fills at once; more get 503 "
+        help=f"distinct keys client requests may wait on at once; more get 503 "
         f"(CACHE_MISS_WAITERS, {base.miss_limit})",
     )
     p.add_argument(
@@ -95,6 +105,13 @@ def parse_args(argv: Sequence[str] | None, base: Config) -> Config:
         help="longest backoff from a failing peer (CACHE_PEER_BACKOFF_S)",
     )
     p.add_argument("--negative-ttl-s", type=float, help="404 cache time (CACHE_NEGATIVE_TTL_S)")
+    # Fault isolation (docs/faults.md): each flag is its field's name, as --kebab-case.
+    for env, (field, convert) in ISOLATION_FLAGS.items():
+        default = getattr(base, field)
+        p.add_argument(
+            "--" + field.replace("_", "-"), type=convert,
+            help=f"{env}, {'derived' if default is None else default}",
+        )  # fmt: skip
     p.add_argument("--log-level", type=str.upper, help=f"LOG_LEVEL, {base.log_level}")
     p.add_argument("--server", choices=SERVERS, help=f"WSGI server (CACHE_SERVER, {base.server})")
     args = {k: v for k, v in vars(p.parse_args(argv)).items() if v is not None}

@@ -1,29 +1,90 @@
-"""A non-blocking bound on how many requests may wait at once."""
+"""Bulkheads: non-blocking bounds on how many requests may wait on one thing at once."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from cacheserver.errors import Overloaded
+from cacheserver.errors import LoadError, Overloaded
+
+
+@dataclass(frozen=True, slots=True)
+class GateStats:
+    """GateStats is one bulkhead's size, places taken now and refusals so far."""
+
+    name: str
+    limit: int
+    in_use: int
+    rejected: int
 
 
 class Gate:
     """Gate admits at most limit holders; one more is refused at once, never queued.
 
-    A refused request answers 503 + Retry-After in microseconds, so the threads that
-    serve hits are never all waiting on fills, peers or streams.
+    A refused request answers 503 + Retry-After (or is rerouted) in microseconds, so
+    the threads that serve hits are never all waiting on fills, peers or streams.
     """
 
-    def __init__(self, limit: int, name: str) -> None:
+    def __init__(
+        self, limit: int, name: str, full: Callable[[str], LoadError] = Overloaded
+    ) -> None:
         self.limit = limit
         self.name = name
-        self._free = threading.BoundedSemaphore(limit)
+        self._full = full
+        self._lock = threading.Lock()
+        self._in_use = 0
+        self._rejected = 0
 
     def enter(self) -> None:
-        """Enter takes a place or raises Overloaded."""
-        if not self._free.acquire(blocking=False):
-            raise Overloaded(f"{self.limit} {self.name} already waiting")
+        """Enter takes a place or raises the gate's error (Overloaded by default)."""
+        with self._lock:
+            if self._in_use >= self.limit:
+                self._rejected += 1
+                raise self._full(f"{self.limit} {self.name} already waiting")
+            self._in_use += 1
 
     def leave(self) -> None:
         """Leave gives a place back."""
-        self._free.release()
+        with self._lock:
+            self._in_use = max(0, self._in_use - 1)
+
+    def stats(self) -> GateStats:
+        """Stats returns the gate's size, occupancy and refusals."""
+        with self._lock:
+            return GateStats(self.name, self.limit, self._in_use, self._rejected)
+
+
+class KeyedGate:
+    """KeyedGate is a Gate whose places are keys: every waiter for one key shares one place.
+
+    Sixteen requests for one cold key wait for one fill, so they take one place, not
+    sixteen; the limit bounds how many distinct fills client requests wait on at once.
+    """
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.gate = Gate(limit, name)
+        self._lock = threading.Lock()
+        self._waiters: dict[str, int] = {}
+
+    def enter(self, key: str) -> None:
+        """Enter joins the key's place, or takes a new one, or raises Overloaded."""
+        with self._lock:
+            count = self._waiters.get(key, 0)
+            if count == 0:
+                self.gate.enter()
+            self._waiters[key] = count + 1
+
+    def leave(self, key: str) -> None:
+        """Leave gives the key's place back when its last waiter leaves."""
+        with self._lock:
+            count = self._waiters.get(key, 0) - 1
+            if count > 0:
+                self._waiters[key] = count
+                return
+            self._waiters.pop(key, None)
+            self.gate.leave()
+
+    def stats(self) -> GateStats:
+        """Stats returns the places (keys) taken and the refusals."""
+        return self.gate.stats()

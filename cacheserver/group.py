@@ -11,7 +11,8 @@ from typing import Any, Final
 
 from cachetools import TTLCache
 
-from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, TooLarge, Unavailable
+from cacheserver.errors import CorruptBlob, Full, NotFound, OriginFailed, TooLarge, Unavailable
+from cacheserver.hedge import BACKUP, Hedger
 from cacheserver.lru import ByteLRU
 from cacheserver.malloc import Trimmer
 from cacheserver.origin import Origin
@@ -64,6 +65,7 @@ class Group:
         fill_timeout_s: float,
         peer_fill_timeout_s: float | None = None,
         max_fills: int = 16,
+        hedger: Hedger[bytes | None] | None = None,
     ) -> None:
         hot_bytes = cache_bytes // HOT_FRACTION
         self.max_item_bytes = max_item_bytes
@@ -72,7 +74,8 @@ class Group:
         self._trimmer = Trimmer(cache_bytes // TRIM_FRACTION)
         self.picker = picker
         self.origin = origin
-        self.counters = Stats()
+        self.counters = Stats() if hedger is None else hedger.stats
+        self._hedger = hedger
         self.fill_timeout_s = fill_timeout_s
         self.peer_fill_timeout_s = peer_fill_timeout_s or fill_timeout_s
         # Two pools, so an owner's origin loads, which peers wait for, never queue
@@ -126,7 +129,9 @@ class Group:
         if missing:
             self.counters.add("NegativeHits")
             raise NotFound(f"{key} not found (cached)")
-        peer = self.picker.owner(key) if forward else None
+        peer = self.picker.route(key) if forward else None
+        if peer is not None and peer is not self.picker.owner(key):
+            self.counters.add("FallbackLoads")
         # The owner's client gets and the peer requests it receives share one flight
         # (peer None): both load from the origin, so they must not race to it twice.
         if peer is None:
@@ -152,10 +157,12 @@ class Group:
         started = time.perf_counter()
         if peer is not None and peer.available():
             try:
-                value = self._from_peer(peer, digest)
+                value, won = self._from_owner(peer, digest)
             except _TryOrigin:
                 pass
             else:
+                if won == BACKUP:
+                    return self._filled_from_origin(digest, value, started)
                 if value is not None:
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
@@ -170,11 +177,25 @@ class Group:
                 self._negative[key] = True
             log.info("blob not found", extra={"digest": key})
             raise
+        return self._filled_from_origin(digest, value, started)
+
+    def _filled_from_origin(
+        self, digest: Digest, value: bytes | None, started: float
+    ) -> tuple[bytes | None, str]:
         if value is not None:
-            owned = self.picker.owner(key) is None
-            self._keep(self.main if owned else self.hot, key, value)
+            owned = self.picker.owner(digest.hex) is None
+            self._keep(self.main if owned else self.hot, digest.hex, value)
             self._log_fill(digest, MISS, value, started, self.origin.base_url)
         return value, MISS
+
+    def _from_owner(self, peer: Peer, digest: Digest) -> tuple[bytes | None, str]:
+        """_from_owner asks the peer, hedged to the origin when the peer is slow to answer."""
+        if self._hedger is None:
+            return self._from_peer(peer, digest), PEER
+        delay_s = peer.health.hedge_delay_s(self._hedger.max_delay_s)
+        return self._hedger.run(
+            lambda: self._from_peer(peer, digest), lambda: self._from_origin(digest), delay_s
+        )
 
     def _keep(self, cache: ByteLRU, key: str, value: bytes) -> None:
         """_keep caches a filled value; what it evicted is, now and then, given back to the OS."""
@@ -197,6 +218,8 @@ class Group:
         except CorruptBlob as ex:
             peer.failed()
             self._peer_error(peer, digest, ex)
+            raise _TryOrigin from ex
+        except Full as ex:  # this member's bulkhead for that peer: reroute, quietly
             raise _TryOrigin from ex
         except Unavailable as ex:
             self._peer_error(peer, digest, ex)
@@ -292,5 +315,7 @@ class Group:
         """Close stops new fills and drops pooled connections."""
         self._origin_fills.close()
         self._peer_fills.close()
+        if self._hedger is not None:
+            self._hedger.close()
         self.picker.close()
         self.origin.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from cacheserver.gate import Gate
+from cacheserver.gate import KeyedGate
 from cacheserver.group import Group
 from cacheserver.responses import blob_headers, not_modified_headers
 from cacheserver.stream import BlobStream
@@ -24,11 +24,12 @@ def _digest(text: str) -> Digest:
 class BlobResource:
     """BlobResource answers GET/HEAD /cas/{digest} from the group, with origin headers.
 
-    What is not a hit waits inside the gate: past its limit a miss is refused at once
-    (503), so misses never hold every request thread and hits never queue behind them.
+    What is not a hit waits inside the gate, where every request for one key shares the
+    key's place: past its limit a miss of another key is refused at once (503), so
+    misses of many keys never hold every request thread and hits never queue behind them.
     """
 
-    def __init__(self, group: Group, gate: Gate) -> None:
+    def __init__(self, group: Group, gate: KeyedGate) -> None:
         self._group = group
         self._gate = gate
 
@@ -37,17 +38,18 @@ class BlobResource:
         value = self._group.cached(d.hex)
         source = "hit"
         if value is None:
-            self._gate.enter()
+            key = d.hex
+            self._gate.enter(key)
             try:
                 loaded, source = self._group.get(d)
             except BaseException:
-                self._gate.leave()
+                self._gate.leave(key)
                 raise
             if isinstance(loaded, BlobStream):
-                loaded.on_close(self._gate.leave)
+                loaded.on_close(lambda: self._gate.leave(key))
                 self._stream(req, resp, d, loaded, source)
                 return
-            self._gate.leave()
+            self._gate.leave(key)
             value = loaded
         self._whole(req, resp, d, value, source)
 
