@@ -32,6 +32,7 @@ from cacheserver.errors import (
     UpstreamTimeout,
 )
 from cacheserver.gate import Gate
+from cacheserver.silence import SilentTimeout, WatchedConnection
 
 # A connect to a live host on a LAN takes well under a second; waiting the whole
 # read timeout for one only delays the fallback.
@@ -158,15 +159,20 @@ class Upstream:
         self.connect_timeout_s = min(timeout_s, connect_timeout_s)
         self.first_byte_timeout_s = first_byte_timeout_s or timeout_s
         self.bulkhead = bulkhead
-        # The read timeout here bounds the wait for the status line; Body sets each
-        # later read's own.
-        self._timeout = urllib3.Timeout(
-            connect=self.connect_timeout_s, read=self.first_byte_timeout_s
-        )
+        # The first-byte deadline ends the wait for an answer only when the request was
+        # never acknowledged (silence.py): a slow but live upstream gets timeout_s.
+        self._timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=timeout_s)
         # block=False: under a burst, open extra connections instead of queueing for one.
-        self._pool = urllib3.connection_from_url(
-            self.base_url, maxsize=max_connections, block=False, timeout=self._timeout
-        )
+        if parts.scheme == "http":
+            self._pool = urllib3.HTTPConnectionPool(
+                parts.hostname, parts.port, maxsize=max_connections, block=False,
+                timeout=self._timeout, silent_after_s=self.first_byte_timeout_s,
+            )  # fmt: skip
+            self._pool.ConnectionCls = WatchedConnection
+        else:
+            self._pool = urllib3.connection_from_url(
+                self.base_url, maxsize=max_connections, block=False, timeout=self._timeout
+            )
 
     def open(self, path: str) -> Body:
         """Open returns the open body of a 200 answer to GET path.
@@ -207,9 +213,13 @@ class Upstream:
                 f"{self.base_url}: cannot connect ({why}, {self.connect_timeout_s:g}s)"
             ) from ex
         except Urllib3Timeout as ex:
-            raise FirstByteTimeout(
-                f"{self.base_url}: first-byte timeout (nothing within "
-                f"{self.first_byte_timeout_s:g}s)"
+            if isinstance(ex.__cause__, SilentTimeout):
+                raise FirstByteTimeout(
+                    f"{self.base_url}: first-byte timeout (request unacknowledged for "
+                    f"{self.first_byte_timeout_s:g}s: silent)"
+                ) from ex
+            raise UpstreamTimeout(
+                f"{self.base_url}: read timeout (no answer within {self.timeout_s:g}s)"
             ) from ex
         except (Urllib3Error, OSError) as ex:
             raise Unavailable(f"{self.base_url}: {type(ex).__name__}") from ex

@@ -138,9 +138,12 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         started = time.monotonic()
         resp = cluster.get(i, uncached)
         elapsed = time.monotonic() - started
-        assert resp.status_code in (502, 504)
+        # 502/504 from the first load that finds the origin gone, 503 once it is backed
+        # off (until a background probe answers): each with Retry-After.
+        assert resp.status_code in (502, 503, 504)
         assert resp.headers["Content-Type"] == "application/problem+json"
-        assert elapsed < 5, elapsed
+        assert resp.headers["Retry-After"] == "1"
+        assert elapsed < 2, elapsed
     # The owner relayed its origin's failure: not a failure of the owner, nothing backed off,
     # and the asker did not try the origin a second time.
     assert cluster.total("PeerErrors") == 0
