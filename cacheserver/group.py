@@ -213,7 +213,13 @@ class Group:
             value = peer.fetch(digest.hex, self.max_item_bytes)
             if value is not None:
                 self._verify(digest, value, peer.base_url)
-        except (NotFound, OriginFailed):
+        except NotFound:
+            raise
+        except OriginFailed as ex:
+            # The owner's origin load failed. While the origin looks up from here, the
+            # fault may be the owner's own link (a lossy one): load it here once.
+            if self.origin.health.available():
+                raise _TryOrigin from ex
             raise
         except CorruptBlob as ex:
             peer.failed()

@@ -67,7 +67,9 @@ class Prober:
         try:
             target.upstream.probe(target.path)
         except ConnectFailed as ex:
-            health.failed(str(ex))
+            # Backed off already: failing probes must not push its return further away.
+            if before is State.UP:
+                health.failed(str(ex))
         except LoadError as ex:
             health.probed(False, str(ex))
         else:

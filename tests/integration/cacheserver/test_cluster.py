@@ -144,11 +144,12 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         assert resp.headers["Content-Type"] == "application/problem+json"
         assert resp.headers["Retry-After"] == "1"
         assert elapsed < 2, elapsed
-    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off,
-    # and the asker did not try the origin a second time.
+    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off.
     assert cluster.total("PeerErrors") == 0
     owner = cluster.owner(uncached)
-    assert [cluster.stats(i)["LocalLoadErrs"] for i in range(3) if i != owner] == [0, 0]
+    # An asker that still saw the origin up tried once itself (the owner's link may be
+    # what failed); once its probe found the origin gone, it did not.
+    assert all(cluster.stats(i)["LocalLoadErrs"] <= 1 for i in range(3) if i != owner)
 
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])
