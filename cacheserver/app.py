@@ -13,7 +13,7 @@ from cacheserver import routes
 from cacheserver.config import Config, dns_target
 from cacheserver.errors import RETRY_AFTER_S, Full, LoadError, status_of
 from cacheserver.forward import Forward
-from cacheserver.gate import Gate, GateStats, KeyedGate
+from cacheserver.gate import Gate, GateStats, RouteGates
 from cacheserver.group import Group
 from cacheserver.hedge import HedgeBudget, Hedger
 from cacheserver.hitpath import HitPath
@@ -112,9 +112,9 @@ def build_group(config: Config) -> Group:
     )
 
 
-def bulkheads(group: Group, *gates: Gate | KeyedGate) -> list[GateStats]:
+def bulkheads(group: Group, misses: RouteGates, *gates: Gate) -> list[GateStats]:
     """Bulkheads returns every bulkhead's stats: the given ones, the origin's, each peer's."""
-    found = [g.stats() for g in gates]
+    found = [*misses.stats(), *(g.stats() for g in gates)]
     for upstream in (group.origin.upstream, *(p.upstream for p in group.picker.peers())):
         if upstream.bulkhead is not None:
             found.append(upstream.bulkhead.stats())
@@ -143,7 +143,7 @@ def create_app(
     """Create_app builds the client port's WSGI app; every dependency can be passed in."""
     group = group or build_group(config)
     registry = registry or CollectorRegistry()
-    misses = KeyedGate(config.miss_limit, "misses")
+    misses = RouteGates(config.miss_limit, "misses")
     writes, reads = config.forward_limits
     forward_writes, forward_reads = Gate(writes, "forward_writes"), Gate(reads, "forward_reads")
     Metrics(

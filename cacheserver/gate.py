@@ -88,3 +88,31 @@ class KeyedGate:
     def stats(self) -> GateStats:
         """Stats returns the places (keys) taken and the refusals."""
         return self.gate.stats()
+
+
+class RouteGates:
+    """RouteGates is one KeyedGate per upstream a miss waits on (a peer, or the origin).
+
+    A silent or slow upstream fills only its own gate: misses routed elsewhere, and the
+    threads left for hits, are untouched. Upstreams are few (configured members).
+    """
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        self._lock = threading.Lock()
+        self._gates: dict[str, KeyedGate] = {}
+
+    def gate(self, upstream: str) -> KeyedGate:
+        """Gate returns the upstream's gate, made on first use."""
+        with self._lock:
+            found = self._gates.get(upstream)
+            if found is None:
+                found = self._gates[upstream] = KeyedGate(self.limit, f"{self.name}:{upstream}")
+            return found
+
+    def stats(self) -> list[GateStats]:
+        """Stats returns every upstream gate's stats."""
+        with self._lock:
+            gates = list(self._gates.values())
+        return [g.stats() for g in gates]

@@ -99,6 +99,11 @@ class Group:
             value = self.hot.get(key)
         return value
 
+    def upstream_for(self, key: str) -> str:
+        """Upstream_for names what a miss of key waits on: its owner or fallback, or "origin"."""
+        peer = self.picker.route(key)
+        return "origin" if peer is None else peer.base_url
+
     def get(self, digest: Digest) -> tuple[Value, str]:
         """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source."""
         value = self.cached(digest.hex)

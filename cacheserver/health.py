@@ -126,7 +126,6 @@ class Health:
             self._retry_at = self._clock() + backoff_s
             self._down = True
             self.last_cause = cause
-            self._latencies.clear()
             return backoff_s
 
     def timed_out(self, cause: str = "timeout") -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from cacheserver.gate import KeyedGate
+from cacheserver.gate import RouteGates
 from cacheserver.group import Group
 from cacheserver.responses import blob_headers, not_modified_headers
 from cacheserver.stream import BlobStream
@@ -24,14 +24,16 @@ def _digest(text: str) -> Digest:
 class BlobResource:
     """BlobResource answers GET/HEAD /cas/{digest} from the group, with origin headers.
 
-    What is not a hit waits inside the gate, where every request for one key shares the
-    key's place: past its limit a miss of another key is refused at once (503), so
-    misses of many keys never hold every request thread and hits never queue behind them.
+    What is not a hit waits inside the gate of the upstream it needs (the key's owner,
+    its fallback, or the origin), where every request for one key shares the key's
+    place: past its limit a miss of another key for that upstream is refused at once
+    (503), so one slow upstream never holds every request thread, and misses for the
+    others and hits never queue behind it.
     """
 
-    def __init__(self, group: Group, gate: KeyedGate) -> None:
+    def __init__(self, group: Group, gates: RouteGates) -> None:
         self._group = group
-        self._gate = gate
+        self._gates = gates
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _digest(digest)
@@ -39,17 +41,18 @@ class BlobResource:
         source = "hit"
         if value is None:
             key = d.hex
-            self._gate.enter(key)
+            gate = self._gates.gate(self._group.upstream_for(key))
+            gate.enter(key)
             try:
                 loaded, source = self._group.get(d)
             except BaseException:
-                self._gate.leave(key)
+                gate.leave(key)
                 raise
             if isinstance(loaded, BlobStream):
-                loaded.on_close(lambda: self._gate.leave(key))
+                loaded.on_close(lambda: gate.leave(key))
                 self._stream(req, resp, d, loaded, source)
                 return
-            self._gate.leave(key)
+            gate.leave(key)
             value = loaded
         self._whole(req, resp, d, value, source)
 

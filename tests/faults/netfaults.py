@@ -70,6 +70,7 @@ class Result:
     via: str
     x_cache: str
     retry_after: bool
+    detail: str = ""  # a failure's problem detail
 
 
 @dataclass
@@ -195,7 +196,7 @@ class Attack:
 
     def _get(self, t0: float, due: float, key: int, via: str) -> None:
         conn = self._conn(via)
-        status, x_cache, retry_after = 0, "", False
+        status, x_cache, retry_after, detail = 0, "", False, ""
         try:
             conn.request("GET", f"/cas/{self.tier.digests[key]}")
             resp = conn.getresponse()
@@ -204,11 +205,16 @@ class Attack:
             retry_after = resp.getheader("Retry-After") is not None
             if status == 200 and hashlib.sha256(body).hexdigest() != self.tier.digests[key]:
                 status = -1  # wrong bytes: never acceptable
-        except (OSError, http.client.HTTPException):
+            if status != 200:
+                detail = body[:200].decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException) as ex:
             conn.close()
+            detail = type(ex).__name__
         latency = time.monotonic() - due
         with self._lock:
-            self.results.append(Result(due - t0, latency, status, key, via, x_cache, retry_after))
+            self.results.append(
+                Result(due - t0, latency, status, key, via, x_cache, retry_after, detail)
+            )
 
     def run(self, duration_s: float, t0: float, on_tick: Callable[[float], None]) -> None:
         """Run sends for duration_s from t0, calling on_tick(elapsed) between sends."""
@@ -336,7 +342,8 @@ class Summary:
     failures_over_2s: int
     failures_without_retry_after: int
     recovered_s: float | None
-    failures: tuple[tuple[int, str, str, float], ...] = ()  # (status, owner, via, latency s)
+    # (status, owner, via, latency s, detail) of the first few failures
+    failures: tuple[tuple[int, str, str, float, str], ...] = ()
 
     def row(self) -> str:
         rec = "-" if self.recovered_s is None else f"{self.recovered_s:.2f}"
@@ -374,7 +381,10 @@ def summarize(tier: NetTier, phase: Phase) -> Summary:
         sum(r.latency_s > 2.0 for r in failed),
         sum(not r.retry_after for r in failed),
         phase.recovered_s,
-        tuple((r.status, tier.owners[r.key], r.via, round(r.latency_s, 3)) for r in failed[:20]),
+        tuple(
+            (r.status, tier.owners[r.key], r.via, round(r.latency_s, 3), r.detail)
+            for r in failed[:10]
+        ),
     )  # fmt: skip
 
 
@@ -409,7 +419,9 @@ def main() -> int:
         print(summary.row())
     for summary in summaries:
         if summary.failures:
-            print(f"{summary.name}: first failures (status, owner, via, s): {summary.failures}")
+            print(f"{summary.name}: first failures (status, owner, via, s, detail):")
+            for failure in summary.failures:
+                print(f"  {failure}")
     hits = sum(r.x_cache == "hit" for p in phases for r in p.results)
     total = sum(len(p.results) for p in phases)
     print(f"hits {hits}/{total}; members' CACHE_BYTES {s.cache_bytes}")

@@ -7,7 +7,8 @@ import pytest
 from tests.integration.faults.conftest import ScriptRun, run_script
 
 SHORT = ["--phase", "6", "--freeze", "3", "--hit-rate", "100", "--miss-rate", "10"]
-SHORT += ["--origin-timeout", "1"]
+# The namespace phases are tests/integration/faults/test_netns.py's: not run twice in CI.
+SHORT += ["--origin-timeout", "1", "--no-network"]
 
 
 @pytest.fixture(scope="module")
