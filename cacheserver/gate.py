@@ -59,11 +59,12 @@ class KeyedGate:
     """KeyedGate is a Gate whose places are keys: every waiter for one key shares one place.
 
     Sixteen requests for one cold key wait for one fill, so they take one place, not
-    sixteen; the limit bounds how many distinct fills client requests wait on at once.
+    sixteen. A new key takes a place of this gate and of every shared one (all or none).
     """
 
-    def __init__(self, limit: int, name: str) -> None:
+    def __init__(self, limit: int, name: str, shared: tuple[Gate, ...] = ()) -> None:
         self.gate = Gate(limit, name)
+        self._gates = (self.gate, *shared)
         self._lock = threading.Lock()
         self._waiters: dict[str, int] = {}
 
@@ -72,7 +73,15 @@ class KeyedGate:
         with self._lock:
             count = self._waiters.get(key, 0)
             if count == 0:
-                self.gate.enter()
+                taken: list[Gate] = []
+                try:
+                    for gate in self._gates:
+                        gate.enter()
+                        taken.append(gate)
+                except LoadError:
+                    for gate in taken:
+                        gate.leave()
+                    raise
             self._waiters[key] = count + 1
 
     def leave(self, key: str) -> None:
@@ -83,7 +92,8 @@ class KeyedGate:
                 self._waiters[key] = count
                 return
             self._waiters.pop(key, None)
-            self.gate.leave()
+            for gate in self._gates:
+                gate.leave()
 
     def stats(self) -> GateStats:
         """Stats returns the places (keys) taken and the refusals."""
@@ -93,13 +103,17 @@ class KeyedGate:
 class RouteGates:
     """RouteGates is one KeyedGate per upstream a miss waits on (a peer, or the origin).
 
-    A silent or slow upstream fills only its own gate: misses routed elsewhere, and the
-    threads left for hits, are untouched. Upstreams are few (configured members).
+    All of them together hold at most `limit` keys (so request threads stay free for
+    hits), and one upstream at most `per_upstream` of them: a silent or slow upstream
+    fills only its own share, and misses routed elsewhere still find places.
+    Upstreams are few (configured members).
     """
 
-    def __init__(self, limit: int, name: str) -> None:
+    def __init__(self, limit: int, name: str, per_upstream: int | None = None) -> None:
         self.limit = limit
         self.name = name
+        self.per_upstream = per_upstream or max(1, (2 * limit + 2) // 3)
+        self.total = Gate(limit, name)
         self._lock = threading.Lock()
         self._gates: dict[str, KeyedGate] = {}
 
@@ -108,11 +122,13 @@ class RouteGates:
         with self._lock:
             found = self._gates.get(upstream)
             if found is None:
-                found = self._gates[upstream] = KeyedGate(self.limit, f"{self.name}:{upstream}")
+                found = self._gates[upstream] = KeyedGate(
+                    self.per_upstream, f"{self.name}:{upstream}", (self.total,)
+                )
             return found
 
     def stats(self) -> list[GateStats]:
         """Stats returns every upstream gate's stats."""
         with self._lock:
             gates = list(self._gates.values())
-        return [g.stats() for g in gates]
+        return [self.total.stats(), *(g.stats() for g in gates)]

@@ -54,7 +54,7 @@ class HedgeBudget:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.min_per_s)
             self._at = now
-            if self._tokens < 1.0:
+            if self._tokens < 1.0 - 1e-9:  # ten tenths make one
                 return False
             self._tokens -= 1.0
             return True
