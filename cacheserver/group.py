@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 HIT: Final = "hit"
 PEER: Final = "peer"
 MISS: Final = "miss"
+ORIGIN: Final = "origin"  # the upstream a miss of a key this member loads itself waits on
 
 HOT_FRACTION: Final = 8  # the hot cache gets 1/8 of the bytes, as in groupcache
 # What one cached value costs beyond its bytes: its 64-hex key, the bytes object's
@@ -102,14 +103,17 @@ class Group:
     def upstream_for(self, key: str) -> str:
         """Upstream_for names what a miss of key waits on: its owner or fallback, or "origin"."""
         peer = self.picker.route(key)
-        return "origin" if peer is None else peer.base_url
+        return ORIGIN if peer is None else peer.base_url
 
-    def get(self, digest: Digest) -> tuple[Value, str]:
-        """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source."""
+    def get(self, digest: Digest, *, forward: bool = True) -> tuple[Value, str]:
+        """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source.
+
+        forward=False loads a key another member owns from the origin (a reroute).
+        """
         value = self.cached(digest.hex)
         if value is not None:
             return value, HIT
-        return self._load(digest, forward=True)
+        return self._load(digest, forward=forward)
 
     def cached_for_peer(self, key: str) -> bytes | None:
         """Cached_for_peer is cached() for the peer listener: a hit counts a ServerRequest."""

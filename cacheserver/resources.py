@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from cacheserver.gate import RouteGates
-from cacheserver.group import Group
+from cacheserver.errors import Overloaded
+from cacheserver.gate import KeyedGate, RouteGates
+from cacheserver.group import ORIGIN, Group
 from cacheserver.responses import blob_headers, not_modified_headers
 from cacheserver.stream import BlobStream
 from cascommon.blobheaders import etag, none_match
@@ -41,10 +42,9 @@ class BlobResource:
         source = "hit"
         if value is None:
             key = d.hex
-            gate = self._gates.gate(self._group.upstream_for(key))
-            gate.enter(key)
+            gate, forward = self._place(key)
             try:
-                loaded, source = self._group.get(d)
+                loaded, source = self._group.get(d, forward=forward)
             except BaseException:
                 gate.leave(key)
                 raise
@@ -57,6 +57,23 @@ class BlobResource:
         self._whole(req, resp, d, value, source)
 
     on_head = on_get
+
+    def _place(self, key: str) -> tuple[KeyedGate, bool]:
+        """_place takes key's place at its upstream; a full peer share reroutes to the origin.
+
+        It returns the gate holding the place and whether the load goes to the peer.
+        """
+        upstream = self._group.upstream_for(key)
+        gate = self._gates.gate(upstream)
+        try:
+            gate.enter(key)
+        except Overloaded:
+            if upstream == ORIGIN:
+                raise
+            gate = self._gates.gate(ORIGIN)
+            gate.enter(key)
+            return gate, False
+        return gate, True
 
     @staticmethod
     def _whole(
