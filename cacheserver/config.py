@@ -57,8 +57,8 @@ class Config:
     # Origin loads and peer loads each run on a pool of this many threads: the work.
     fill_threads: int = 8
     # Distinct keys client requests may wait on at once (every request waiting for one
-    # key's fill shares that key's place), two thirds of them at most for one upstream
-    # (a peer, or the origin). Past this a miss gets 503 + Retry-After at once. None:
+    # key's fill shares that key's place), two thirds of them at most for one peer (the
+    # origin may take all). Past this a miss gets 503 + Retry-After at once. None:
     # threads - RESERVED_FOR_HITS, so threads stay for hits and one slow upstream
     # leaves places for the others.
     miss_waiters: int | None = None

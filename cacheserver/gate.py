@@ -104,14 +104,18 @@ class RouteGates:
     """RouteGates is one KeyedGate per upstream a miss waits on (a peer, or the origin).
 
     All of them together hold at most `limit` keys (so request threads stay free for
-    hits), and one upstream at most `per_upstream` of them: a silent or slow upstream
-    fills only its own share, and misses routed elsewhere still find places.
+    hits), and one peer at most `per_upstream` of them (the origin, `unbounded`, all):
+    a silent or slow peer fills only its own share, and misses routed elsewhere still
+    find places.
     Upstreams are few (configured members).
     """
 
-    def __init__(self, limit: int, name: str, per_upstream: int | None = None) -> None:
+    def __init__(
+        self, limit: int, name: str, per_upstream: int | None = None, unbounded: str = "origin"
+    ) -> None:
         self.limit = limit
         self.name = name
+        self.unbounded = unbounded
         self.per_upstream = per_upstream or max(1, (2 * limit + 2) // 3)
         self.total = Gate(limit, name)
         self._lock = threading.Lock()
@@ -122,8 +126,11 @@ class RouteGates:
         with self._lock:
             found = self._gates.get(upstream)
             if found is None:
+                # The origin may take every place: it is every key's last resort, and a
+                # dead one is backed off and refuses at once instead of holding them.
+                limit = self.limit if upstream == self.unbounded else self.per_upstream
                 found = self._gates[upstream] = KeyedGate(
-                    self.per_upstream, f"{self.name}:{upstream}", (self.total,)
+                    limit, f"{self.name}:{upstream}", (self.total,)
                 )
             return found
 

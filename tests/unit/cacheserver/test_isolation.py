@@ -39,6 +39,10 @@ def test_one_upstream_takes_at_most_its_share_of_the_miss_places() -> None:
     with pytest.raises(Overloaded):
         origin.enter("h")  # all six taken
     assert [s.in_use for s in gates.stats()] == [6, 4, 2]
+    for key in "abcd":
+        slow.leave(key)
+    for key in "hijk":
+        origin.enter(key)  # the origin, every key's last resort, may take them all
 
 
 def test_a_bulkhead_raises_its_own_error() -> None:
