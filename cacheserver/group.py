@@ -139,8 +139,8 @@ class Group:
             self.counters.add("NegativeHits")
             raise NotFound(f"{key} not found (cached)")
         peer = self.picker.route(key) if forward else None
-        if peer is not None and peer is not self.picker.owner(key):
-            self.counters.add("FallbackLoads")
+        if forward and peer is not self.picker.owner(key):
+            self.counters.add("FallbackLoads")  # the owner is backed off
         # The owner's client gets and the peer requests it receives share one flight
         # (peer None): both load from the origin, so they must not race to it twice.
         if peer is None:
