@@ -56,9 +56,11 @@ class Config:
     threads: int = 8
     # Origin loads and peer loads each run on a pool of this many threads: the work.
     fill_threads: int = 8
-    # Client requests that may wait at once (on a fill, a peer or a stream); past this a
-    # miss gets 503 + Retry-After at once. None: threads - RESERVED_FOR_HITS, so some
-    # request threads are always free for hits, which never wait.
+    # Distinct keys client requests may wait on at once (every request waiting for one
+    # key's fill shares that key's place), two thirds of them at most for one peer (the
+    # origin may take all). Past this a miss gets 503 + Retry-After at once. None:
+    # threads - RESERVED_FOR_HITS, so threads stay for hits and one slow upstream
+    # leaves places for the others.
     miss_waiters: int | None = None
     # The same bound for peer requests waiting on this member's fills.
     peer_waiters: int = 32
@@ -76,7 +78,34 @@ class Config:
     origin_timeout_s: float = 5.0
     # The longest one origin or peer fetch may take, body included (upstream.py).
     fetch_total_timeout_s: float = 30.0
-    peer_max_backoff_s: float = 5.0
+    # Longest backoff from a failing peer; a probe brings it back only after it.
+    peer_max_backoff_s: float = 2.0
+    # Fault isolation (docs/faults.md). Connect deadline to peers and the origin.
+    connect_timeout_s: float = 1.0
+    # A request sent and no byte back within this: the upstream is silent (pooled
+    # connections to a black hole). The origin's answers start at once; an owner's may
+    # wait its own origin load, which the hedge below covers.
+    origin_first_byte_s: float = 1.0
+    peer_first_byte_s: float = 1.0
+    # Requests this member may have open to each peer / to the origin at once (None:
+    # fill_threads / 2 x fill_threads); a full peer bulkhead reroutes to the origin,
+    # a full origin bulkhead answers 503 only to what needs the origin.
+    peer_bulkhead: int | None = None
+    origin_bulkhead: int | None = None
+    # Forwarded PUTs, and forwarded /ac/ GET/HEADs, each in their own bulkhead (None:
+    # threads / 2 and threads / 4): trickling uploads never block action-cache reads.
+    forward_writes: int | None = None
+    forward_reads: int | None = None
+    # An owner that has not answered within twice its recent p90 (at most this) is
+    # hedged to the origin; 0 turns hedging off.
+    hedge_max_delay_s: float = 0.3
+    # Hedges allowed per owner request, plus per second whatever the traffic.
+    hedge_budget: float = 0.1
+    hedge_min_per_s: float = 5.0
+    # Every peer and the origin are probed this often, off the request path.
+    probe_interval_s: float = 0.5
+    # A peer whose recent median answer is slower than this is backed off like a failing one.
+    peer_slow_s: float = 0.5
     negative_ttl_s: float = 5.0
     log_level: str = "INFO"
     server: str = "granian"
@@ -92,6 +121,22 @@ class Config:
             raise ConfigError(f"CACHE_MISS_WAITERS must be >= 1, got {self.miss_limit}")
         if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
             raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {self.peers_dns!r}")
+
+    @property
+    def peer_bulkhead_size(self) -> int:
+        """Peer_bulkhead_size is how many requests may be open to one peer at once."""
+        return self.peer_bulkhead or self.fill_threads
+
+    @property
+    def origin_bulkhead_size(self) -> int:
+        """Origin_bulkhead_size is how many requests may be open to the origin at once."""
+        return self.origin_bulkhead or 2 * self.fill_threads
+
+    @property
+    def forward_limits(self) -> tuple[int, int]:
+        """Forward_limits is how many forwarded writes and /ac/ reads may run at once."""
+        writes = self.forward_writes or max(1, self.threads // 2)
+        return writes, self.forward_reads or max(1, self.threads // 4)
 
     @property
     def item_limit_bytes(self) -> int:

@@ -3,9 +3,13 @@
 LoadError (Exception)
 ├── NotFound (+ LookupError)       404: the origin, or the key's owner, has no such blob
 ├── Unavailable                    502: the origin or a peer failed or refused to answer
+│   ├── ConnectFailed              502: no connection (refused, or no SYN-ACK in time)
 │   ├── UpstreamTimeout (+ TimeoutError)
-│   │                              504: no answer within the configured time
+│   │   │                          504: no answer within the configured time
+│   │   └── FirstByteTimeout       504: a request was sent and nothing came back in time
+│   ├── UpstreamDown               503: backed off until a background probe answers
 │   ├── Busy                       503: the origin or a peer said it is overloaded (503)
+│   │   └── Full                   503: this member's bulkhead for that upstream is full
 │   └── OriginFailed               502: the key's owner says the origin failed (not the owner)
 │       └── OriginTimedOut (+ TimeoutError)
 │                                  504: the owner says the origin did not answer in time
@@ -36,8 +40,24 @@ class UpstreamTimeout(Unavailable, TimeoutError):
     """UpstreamTimeout means no answer came within the configured time."""
 
 
+class ConnectFailed(Unavailable):
+    """ConnectFailed means no connection could be made (refused, or no answer to the SYN)."""
+
+
+class FirstByteTimeout(UpstreamTimeout):
+    """FirstByteTimeout means a request went out and not one byte came back in time."""
+
+
+class UpstreamDown(Unavailable):
+    """UpstreamDown means the upstream is backed off: not asked until a probe answers."""
+
+
 class Busy(Unavailable):
     """Busy means the origin or a peer answered 503: alive, but refusing work for now."""
+
+
+class Full(Busy):
+    """Full means this member's bulkhead for the upstream has no free place."""
 
 
 class OriginFailed(Unavailable):
@@ -71,11 +91,15 @@ RETRY_AFTER_S: Final = 1
 STATUS: Final[tuple[tuple[type[LoadError], int, str], ...]] = (
     (NotFound, 404, "no blob with this digest"),
     (Overloaded, 503, "too many requests are waiting for fills; retry shortly"),
+    (Full, 503, "too many requests wait for the origin; retry shortly"),
     (Busy, 503, "the origin is overloaded; retry shortly"),
+    (UpstreamDown, 503, "the origin is unreachable; retry shortly"),
     (OriginTimedOut, 504, "the origin did not answer the key's owner in time"),
     (OriginFailed, 502, "the origin is unavailable to the key's owner"),
+    (FirstByteTimeout, 504, "the origin sent nothing in time"),
     (UpstreamTimeout, 504, "the origin did not answer in time"),
     (WrongLength, 502, "the origin sent a length the blob cannot have"),
+    (ConnectFailed, 502, "cannot connect to the origin"),
     (CorruptBlob, 502, "the origin sent bytes that do not match"),
     (TooLarge, 502, "the blob is larger than this cache serves"),
     (Unavailable, 502, "the origin is unavailable"),

@@ -7,6 +7,11 @@ unchanged. ``GET``/``HEAD /ac/{key}`` come from the origin every time and are ne
 an action result can be overwritten, unlike a blob. Forwards hold a request thread each, so
 at most ``max_forwards`` run at once (``503`` + ``Retry-After`` past that) and request
 threads stay free for cache hits; every origin read waits at most ``timeout_s``.
+
+Writes and ``/ac/`` reads take places of two separate bulkheads (``gates``): granian gives
+a WSGI app no deadline on reading a request body, so a client trickling an upload holds
+its place for as long as it trickles (up to TOTAL_TIMEOUT_S); only the write bulkhead
+bounds how many can, and action-cache lookups and blob GETs never wait behind them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import IO, Final
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -66,12 +72,11 @@ class Forward:
         timeout_s: float,
         max_forwards: int,
         registry: CollectorRegistry,
-        gate: Gate | None = None,
+        gates: tuple[Gate, Gate] | None = None,
     ) -> None:
         self.app = app
-        # Places shared with the requests that wait on misses: together they never hold
-        # every request thread, so hits always find one.
-        self._gate = gate
+        # The write and the /ac/ read bulkheads, in that order.
+        self._gates = gates
         self._pool = urllib3.connection_from_url(
             origin_url.rstrip("/"),
             maxsize=max_forwards,
@@ -108,15 +113,17 @@ class Forward:
             (parse_sha256 if prefix == "/ac/" else parse_digest)(key)
         except InvalidDigest as ex:
             return self._problem(start_response, route, method, 400, "Invalid digest", str(ex))
-        if not self._acquire():
+        gate = None if self._gates is None else self._gates[0 if method == "PUT" else 1]
+        if not self._acquire(gate):
             return self._problem(
                 start_response, route, method, 503, "Too many forwards", "retry shortly",
                 [("Retry-After", "1")],
             )  # fmt: skip
+        release = partial(self._release, gate)
         try:
-            return self._forward(environ, start_response, route, method, path)
+            return self._forward(environ, start_response, route, method, path, release)
         except BaseException:
-            self._release()
+            release()
             raise
 
     def _forward(
@@ -126,6 +133,7 @@ class Forward:
         route: str,
         method: str,
         path: str,
+        release: Callable[[], None],
     ) -> Iterable[bytes]:
         headers = {name: environ[key] for name, key in PASSED_ON if environ.get(key)}
         body: Iterator[bytes] | None = None
@@ -148,26 +156,30 @@ class Forward:
                 preload_content=False,
             )
         except NewConnectionError:  # before the timeout check: urllib3 makes it a subclass
-            return self._failed(start_response, route, method, 502, "cannot connect")
+            return self._failed(start_response, route, method, 502, "cannot connect", release)
         except Urllib3Timeout:
-            return self._failed(start_response, route, method, 504, "no answer in time")
+            return self._failed(start_response, route, method, 504, "no answer in time", release)
         except ClientBodyError as ex:  # the origin saw a cut body and keeps nothing
-            self._release()
+            release()
             return self._problem(start_response, route, method, 400, "Truncated body", str(ex))
         except (Urllib3Error, OSError) as ex:
-            return self._failed(start_response, route, method, 502, type(ex).__name__)
+            return self._failed(start_response, route, method, 502, type(ex).__name__, release)
         self._answers.labels(route, method, f"{resp.status // 100}xx").inc()
         start_response(
             f"{resp.status} {resp.reason or ''}".rstrip(),
             [(k, v) for k, v in resp.headers.items() if k.lower() in PASSED_BACK],
         )
-        return _Relay(resp, self._release)
+        return _Relay(resp, release)
 
     def _failed(
-        self, start_response: StartResponse, route: str, method: str, status: int, why: str
-    ) -> Iterable[bytes]:
-        log.warning("forward failed", extra={"route": route, "method": method, "error": why})
-        self._release()
+        self, start_response: StartResponse, route: str, method: str, status: int, why: str,
+        release: Callable[[], None],
+    ) -> Iterable[bytes]:  # fmt: skip
+        log.warning(
+            "forward failed", extra={"route": route, "method": method, "error": why,
+                                     "upstream": "origin"},
+        )  # fmt: skip
+        release()
         title = "Origin timeout" if status == 504 else "Origin unavailable"
         return self._problem(start_response, route, method, status, title, f"origin: {why}")
 
@@ -187,22 +199,22 @@ class Forward:
         start_response(f"{status} {title}", headers + (extra or []))
         return [body]
 
-    def _acquire(self) -> bool:
+    def _acquire(self, gate: Gate | None) -> bool:
         if not self._slots.acquire(blocking=False):
             return False
-        if self._gate is not None:
+        if gate is not None:
             try:
-                self._gate.enter()
+                gate.enter()
             except Overloaded:
                 self._slots.release()
                 return False
         self._in_flight.inc()
         return True
 
-    def _release(self) -> None:
+    def _release(self, gate: Gate | None) -> None:
         self._in_flight.dec()
-        if self._gate is not None:
-            self._gate.leave()
+        if gate is not None:
+            gate.leave()
         self._slots.release()
 
     def close(self) -> None:

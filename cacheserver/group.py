@@ -11,7 +11,8 @@ from typing import Any, Final
 
 from cachetools import TTLCache
 
-from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, TooLarge, Unavailable
+from cacheserver.errors import CorruptBlob, Full, NotFound, OriginFailed, TooLarge, Unavailable
+from cacheserver.hedge import BACKUP, Hedger
 from cacheserver.lengths import Oversize
 from cacheserver.lru import ByteLRU
 from cacheserver.malloc import Trimmer
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 HIT: Final = "hit"
 PEER: Final = "peer"
 MISS: Final = "miss"
+ORIGIN: Final = "origin"  # the upstream a miss of a key this member loads itself waits on
 
 HOT_FRACTION: Final = 8  # the hot cache gets 1/8 of the bytes, as in groupcache
 # What one cached value costs beyond its bytes: its 64-hex key, the bytes object's
@@ -65,6 +67,7 @@ class Group:
         fill_timeout_s: float,
         peer_fill_timeout_s: float | None = None,
         max_fills: int = 16,
+        hedger: Hedger[bytes | Oversize] | None = None,
     ) -> None:
         hot_bytes = cache_bytes // HOT_FRACTION
         self.max_item_bytes = max_item_bytes
@@ -73,7 +76,8 @@ class Group:
         self._trimmer = Trimmer(cache_bytes // TRIM_FRACTION)
         self.picker = picker
         self.origin = origin
-        self.counters = Stats()
+        self.counters = Stats() if hedger is None else hedger.stats
+        self._hedger = hedger
         self.fill_timeout_s = fill_timeout_s
         self.peer_fill_timeout_s = peer_fill_timeout_s or fill_timeout_s
         # Two pools, so an owner's origin loads, which peers wait for, never queue
@@ -97,12 +101,20 @@ class Group:
             value = self.hot.get(key)
         return value
 
-    def get(self, digest: Digest) -> tuple[Value, str]:
-        """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source."""
+    def upstream_for(self, key: str) -> str:
+        """Upstream_for names what a miss of key waits on: its owner or fallback, or "origin"."""
+        peer = self.picker.route(key)
+        return ORIGIN if peer is None else peer.base_url
+
+    def get(self, digest: Digest, *, forward: bool = True) -> tuple[Value, str]:
+        """Get returns the blob (bytes, or a BlobStream when too large to cache) and its source.
+
+        forward=False loads a key another member owns from the origin (a reroute).
+        """
         value = self.cached(digest.hex)
         if value is not None:
             return value, HIT
-        return self._load(digest, forward=True)
+        return self._load(digest, forward=forward)
 
     def cached_for_peer(self, key: str) -> bytes | None:
         """Cached_for_peer is cached() for the peer listener: a hit counts a ServerRequest."""
@@ -127,7 +139,9 @@ class Group:
         if missing:
             self.counters.add("NegativeHits")
             raise NotFound(f"{key} not found (cached)")
-        peer = self.picker.owner(key) if forward else None
+        peer = self.picker.route(key) if forward else None
+        if forward and peer is not self.picker.owner(key):
+            self.counters.add("FallbackLoads")  # the owner is backed off
         # The owner's client gets and the peer requests it receives share one flight
         # (peer None): both load from the origin, so they must not race to it twice.
         if peer is None:
@@ -144,38 +158,54 @@ class Group:
         # Singleflight merges only overlapping loads: one that finished just before
         # this fill started has already cached the value.
         key = digest.hex
-        value = self.main.peek(key)
-        if value is None:
-            value = self.hot.peek(key)
-        if value is not None:
-            return value, HIT
+        cached = self.main.peek(key)
+        if cached is None:
+            cached = self.hot.peek(key)
+        if cached is not None:
+            return cached, HIT
         self.counters.add("LoadsDeduped")
         started = time.perf_counter()
         if peer is not None and peer.available():
             try:
-                filled = self._from_peer(peer, digest)
+                value, won = self._from_owner(peer, digest)
             except _TryOrigin:
                 pass
             else:
-                if isinstance(filled, bytes):
+                if won == BACKUP:
+                    return self._filled_from_origin(digest, value, started)
+                if isinstance(value, bytes):
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
                     # budget still keeps only the recently used.
-                    self._keep(self.hot, key, filled)
-                    self._log_fill(digest, PEER, filled, started, peer.base_url)
-                return filled, PEER
+                    self._keep(self.hot, key, value)
+                    self._log_fill(digest, PEER, value, started, peer.base_url)
+                return value, PEER
         try:
-            filled = self._from_origin(digest)
+            value = self._from_origin(digest)
         except NotFound:
             with self._negative_lock:
                 self._negative[key] = True
             log.info("blob not found", extra={"digest": key})
             raise
-        if isinstance(filled, bytes):
-            owned = self.picker.owner(key) is None
-            self._keep(self.main if owned else self.hot, key, filled)
-            self._log_fill(digest, MISS, filled, started, self.origin.base_url)
-        return filled, MISS
+        return self._filled_from_origin(digest, value, started)
+
+    def _filled_from_origin(
+        self, digest: Digest, value: bytes | Oversize, started: float
+    ) -> Filled:
+        if isinstance(value, bytes):
+            owned = self.picker.owner(digest.hex) is None
+            self._keep(self.main if owned else self.hot, digest.hex, value)
+            self._log_fill(digest, MISS, value, started, self.origin.base_url)
+        return value, MISS
+
+    def _from_owner(self, peer: Peer, digest: Digest) -> Filled:
+        """_from_owner asks the peer, hedged to the origin when the peer is slow to answer."""
+        if self._hedger is None:
+            return self._from_peer(peer, digest), PEER
+        delay_s = peer.health.hedge_delay_s(self._hedger.max_delay_s)
+        return self._hedger.run(
+            lambda: self._from_peer(peer, digest), lambda: self._from_origin(digest), delay_s
+        )
 
     def _keep(self, cache: ByteLRU, key: str, value: bytes) -> None:
         """_keep caches a filled value; what it evicted is, now and then, given back to the OS."""
@@ -193,11 +223,19 @@ class Group:
             value = peer.fetch(digest.hex, self.max_item_bytes)
             if isinstance(value, bytes):
                 self._verify(digest, value, peer.base_url)
-        except (NotFound, OriginFailed):
+        except NotFound:
+            raise
+        except OriginFailed as ex:
+            # The owner's origin load failed. While the origin looks up from here, the
+            # fault may be the owner's own link (a lossy one): load it here once.
+            if self.origin.health.available():
+                raise _TryOrigin from ex
             raise
         except CorruptBlob as ex:
             peer.failed()
             self._peer_error(peer, digest, ex)
+            raise _TryOrigin from ex
+        except Full as ex:  # this member's bulkhead for that peer: reroute, quietly
             raise _TryOrigin from ex
         except Unavailable as ex:
             self._peer_error(peer, digest, ex)
@@ -300,5 +338,7 @@ class Group:
         """Close stops new fills and drops pooled connections."""
         self._origin_fills.close()
         self._peer_fills.close()
+        if self._hedger is not None:
+            self._hedger.close()
         self.picker.close()
         self.origin.close()

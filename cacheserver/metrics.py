@@ -14,6 +14,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from cacheserver.gate import GateStats
+from cacheserver.health import State
+
 NAMESPACE = "cacheserver"
 
 
@@ -57,6 +60,50 @@ class GroupCollector(Collector):
         )
 
 
+class IsolationCollector(Collector):
+    """IsolationCollector exports each bulkhead's occupancy and refusals, each upstream's state.
+
+    Labels stay bounded: bulkheads are named by kind and by configured peer, and peers
+    are few.
+    """
+
+    def __init__(
+        self,
+        gates: Callable[[], list[GateStats]],
+        health: Callable[[], list[tuple[str, State]]],
+    ) -> None:
+        self._gates = gates
+        self._health = health
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        in_use = GaugeMetricFamily(
+            f"{NAMESPACE}_bulkhead_in_use", "Places taken in each bulkhead now.",
+            labels=["bulkhead"],
+        )  # fmt: skip
+        limit = GaugeMetricFamily(
+            f"{NAMESPACE}_bulkhead_limit", "Size of each bulkhead.", labels=["bulkhead"]
+        )
+        rejected = CounterMetricFamily(
+            f"{NAMESPACE}_bulkhead_rejections",
+            "Requests a full bulkhead refused (503) or rerouted.", labels=["bulkhead"],
+        )  # fmt: skip
+        for gate in self._gates():
+            in_use.add_metric([gate.name], gate.in_use)
+            limit.add_metric([gate.name], gate.limit)
+            rejected.add_metric([gate.name], gate.rejected)
+        up = GaugeMetricFamily(
+            f"{NAMESPACE}_upstream_up",
+            "1 while an upstream (a peer or the origin) is used, 0 while backed off.",
+            labels=["upstream"],
+        )
+        for name, state in self._health():
+            up.add_metric([name], 1 if state is State.UP else 0)
+        yield in_use
+        yield limit
+        yield rejected
+        yield up
+
+
 class Metrics:
     """Metrics registers the cacheserver's collectors on an explicit registry."""
 
@@ -65,6 +112,10 @@ class Metrics:
         registry: CollectorRegistry,
         stats: Callable[[], dict[str, Any]],
         in_flight: Callable[[], int],
+        *,
+        gates: Callable[[], list[GateStats]] = list,
+        health: Callable[[], list[tuple[str, State]]] = list,
     ) -> None:
         self.registry = registry
         registry.register(GroupCollector(stats, in_flight))
+        registry.register(IsolationCollector(gates, health))

@@ -1,9 +1,10 @@
 """The seam between "who owns this key" (the ring) and "how to reach it" (HTTP).
 
-A peer that fails is skipped for a backoff period that doubles with each failure in
-a row, so a dead member costs one fast connection error, not one per request. A peer
-tracks its own health from what its fetches end in: an error it relays from its origin
-(OriginFailed), a 404 or a 503 (busy) is an answer, not a failure of the peer.
+A peer that fails is skipped (health.py), so a dead member costs one fast connection
+error, not one per request. A peer tracks its own health from what its fetches end in:
+an error it relays from its origin (OriginFailed), a 404 or a 503 (busy) is an answer,
+not a failure of the peer; a full bulkhead here is no news about the peer at all. While
+an owner is skipped, its keys go to the next member on the ring that is not (route).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final, TypeVar
+from typing import TypeVar
 
-from cacheserver.errors import Busy, NotFound, OriginFailed, Unavailable, UpstreamTimeout
+from cacheserver.health import MIN_BACKOFF_S as MIN_BACKOFF_S
+from cacheserver.health import Health, State
 from cacheserver.lengths import Oversize
 from cacheserver.ring import Ring
 from cacheserver.routes import PEER_BLOB_PREFIX
 from cacheserver.upstream import Body, Upstream
 
 T = TypeVar("T")
-MIN_BACKOFF_S: Final = 0.25
 
 
 def normalize_url(url: str) -> str:
@@ -37,15 +38,21 @@ class Peer:
         upstream: Upstream,
         max_backoff_s: float,
         clock: Callable[[], float] = time.monotonic,
+        slow_s: float = math.inf,
     ) -> None:
         self._upstream = upstream
         self.base_url = upstream.base_url
         self.max_backoff_s = max_backoff_s
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures = 0
-        self._retry_at = 0.0
-        self._answered_at = -math.inf
+        self.health = Health(
+            upstream.base_url, max_backoff_s, heard_window_s=upstream.first_byte_timeout_s,
+            slow_s=slow_s, clock=clock,
+        )  # fmt: skip
+
+    @property
+    def upstream(self) -> Upstream:
+        """Upstream is the HTTP client the peer is reached with (probes use it too)."""
+        return self._upstream
 
     def fetch(self, digest: str, limit: int) -> bytes | Oversize:
         """Fetch asks the peer for a blob (Oversize: over limit bytes); see Upstream.get."""
@@ -56,49 +63,23 @@ class Peer:
         return self._tracked(lambda: self._upstream.open(PEER_BLOB_PREFIX + digest))
 
     def _tracked(self, call: Callable[[], T]) -> T:
-        try:
-            result = call()
-        except (NotFound, OriginFailed, Busy):
-            self.succeeded()  # it answered; a busy peer is not a failing one
-            raise
-        except UpstreamTimeout:
-            self.timed_out()
-            raise
-        except Unavailable:
-            self.failed()
-            raise
-        self.succeeded()
-        return result
+        return self.health.track(call)
 
     def available(self) -> bool:
         """Available reports whether the peer is out of its backoff period."""
-        with self._lock:
-            return self._clock() >= self._retry_at
+        return self.health.available()
 
     def failed(self) -> float:
         """Failed starts or doubles the backoff period and returns its length."""
-        with self._lock:
-            backoff_s = min(self.max_backoff_s, MIN_BACKOFF_S * float(2**self._failures))
-            self._failures = min(self._failures + 1, 30)
-            self._retry_at = self._clock() + backoff_s
-            return backoff_s
+        return self.health.failed()
 
     def timed_out(self) -> float:
-        """Timed_out backs off (see failed) only from a peer that answered nothing lately.
-
-        A peer that answered within the last wait is alive and busy, likely loading
-        the key for us: backing off would send every key it owns to the origin too.
-        """
-        with self._lock:
-            busy = self._clock() - self._answered_at < self._upstream.timeout_s
-        return 0.0 if busy else self.failed()
+        """Timed_out backs off only a peer not heard from within a wait (see Health)."""
+        return self.health.timed_out()
 
     def succeeded(self) -> None:
         """Succeeded ends the backoff."""
-        with self._lock:
-            self._failures = 0
-            self._retry_at = 0.0
-            self._answered_at = self._clock()
+        self.health.succeeded()
 
     def close(self) -> None:
         """Close drops the pooled connections."""
@@ -145,6 +126,29 @@ class PeerPicker:
         with self._lock:
             url = self._ring.owner(key)
             return None if url is None or url == self.self_url else self._peers[url]
+
+    def route(self, key: str) -> Peer | None:
+        """Route returns the peer to ask for key: its owner, or while that is backed off the
+        next member on the ring that is not; None when that is this member (load it here).
+        """
+        with self._lock:
+            ring, peers = self._ring, self._peers
+        for url in ring.successors(key):
+            if url == self.self_url:
+                return None
+            peer = peers.get(url)
+            if peer is not None and peer.available():
+                return peer
+        return None
+
+    def peers(self) -> list[Peer]:
+        """Peers returns the other members' peers."""
+        with self._lock:
+            return list(self._peers.values())
+
+    def health(self) -> list[tuple[str, State]]:
+        """Health returns each peer's URL and state (a metric: peers are few, configured)."""
+        return [(p.base_url, p.health.state()) for p in self.peers()]
 
     def close(self) -> None:
         """Close drops every peer's connections."""

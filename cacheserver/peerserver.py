@@ -21,7 +21,7 @@ import uvloop
 
 from cacheserver.errors import LoadError, Overloaded
 from cacheserver.peerconn import Connection
-from cacheserver.routes import PEER_BLOB_PREFIX
+from cacheserver.routes import PEER_BLOB_PREFIX, PEER_HEALTH
 from cacheserver.stream import BlobStream
 from cascommon.digest import Digest, InvalidDigest, parse_digest
 
@@ -111,6 +111,8 @@ class PeerServer:
     def route(self, conn: Connection, method: bytes, url: bytes) -> None:
         """Route answers one authorized request on the loop: a hit now, a load from the pool."""
         path = url.split(b"?", 1)[0].decode("latin-1")
+        if path == PEER_HEALTH:
+            return self._health(conn, method)
         if not path.startswith(PEER_BLOB_PREFIX):
             return conn.problem(404, "Not Found", "the peer port serves /_groupcache/ only")
         if method != b"GET":
@@ -127,6 +129,12 @@ class PeerServer:
         self.waiting += 1
         future = self.pool.submit(self._load, conn, digest)
         future.add_done_callback(lambda f: self._call(self._loaded, f))
+
+    def _health(self, conn: Connection, method: bytes) -> None:
+        """_health answers another member's background probe, on the loop (token checked)."""
+        if method != b"GET":
+            return conn.problem(405, "Method Not Allowed", "the peer protocol is GET")
+        return conn.whole(b"ok")
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
         """_call runs callback on the loop from a pool thread, unless the server stopped."""

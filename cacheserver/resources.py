@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from cacheserver.gate import Gate
-from cacheserver.group import Group
+from cacheserver.errors import Overloaded
+from cacheserver.gate import KeyedGate, RouteGates
+from cacheserver.group import ORIGIN, Group
 from cacheserver.responses import blob_headers, not_modified_headers
 from cacheserver.stream import BlobStream
 from cascommon.blobheaders import etag, none_match
@@ -24,34 +25,55 @@ def _digest(text: str) -> Digest:
 class BlobResource:
     """BlobResource answers GET/HEAD /cas/{digest} from the group, with origin headers.
 
-    What is not a hit waits inside the gate: past its limit a miss is refused at once
-    (503), so misses never hold every request thread and hits never queue behind them.
+    What is not a hit waits inside the gate of the upstream it needs (the key's owner,
+    its fallback, or the origin), where every request for one key shares the key's
+    place: past its limit a miss of another key for that upstream is refused at once
+    (503), so one slow upstream never holds every request thread, and misses for the
+    others and hits never queue behind it.
     """
 
-    def __init__(self, group: Group, gate: Gate) -> None:
+    def __init__(self, group: Group, gates: RouteGates) -> None:
         self._group = group
-        self._gate = gate
+        self._gates = gates
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _digest(digest)
         value = self._group.cached(d.hex)
         source = "hit"
         if value is None:
-            self._gate.enter()
+            key = d.hex
+            gate, forward = self._place(key)
             try:
-                loaded, source = self._group.get(d)
+                loaded, source = self._group.get(d, forward=forward)
             except BaseException:
-                self._gate.leave()
+                gate.leave(key)
                 raise
             if isinstance(loaded, BlobStream):
-                loaded.on_close(self._gate.leave)
+                loaded.on_close(lambda: gate.leave(key))
                 self._stream(req, resp, d, loaded, source)
                 return
-            self._gate.leave()
+            gate.leave(key)
             value = loaded
         self._whole(req, resp, d, value, source)
 
     on_head = on_get
+
+    def _place(self, key: str) -> tuple[KeyedGate, bool]:
+        """_place takes key's place at its upstream; a full peer share reroutes to the origin.
+
+        It returns the gate holding the place and whether the load goes to the peer.
+        """
+        upstream = self._group.upstream_for(key)
+        gate = self._gates.gate(upstream)
+        try:
+            gate.enter(key)
+        except Overloaded:
+            if upstream == ORIGIN:
+                raise
+            gate = self._gates.gate(ORIGIN)
+            gate.enter(key)
+            return gate, False
+        return gate, True
 
     @staticmethod
     def _whole(

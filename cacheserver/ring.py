@@ -54,3 +54,22 @@ class Ring:
             return None
         i = bisect.bisect_left(self._points, self._hash(key))
         return self._owners[i % len(self._owners)]
+
+    def successors(self, key: str) -> list[str]:
+        """Successors returns every member in ring order from key's point, its owner first.
+
+        Every member computes the same order, so "the next member" of an unreachable
+        owner is one deterministic fallback, and the origin sees one load per key.
+        """
+        if not self._points:
+            return []
+        start = bisect.bisect_left(self._points, self._hash(key))
+        order: list[str] = []
+        n = len(self._owners)
+        for j in range(n):
+            member = self._owners[(start + j) % n]
+            if member not in order:
+                order.append(member)
+                if len(order) == len(self.members):
+                    break
+        return order

@@ -10,3 +10,5 @@ STATS: Final = "/stats"
 # The peer protocol, on the peer listener only.
 PEER_PREFIX: Final = "/_groupcache/"
 PEER_BLOB_PREFIX: Final = PEER_PREFIX + "cas/"
+# A member's liveness, for the others' background probes (same token rule).
+PEER_HEALTH: Final = PEER_PREFIX + "healthz"

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Final
 
-from cascommon.kinds import ADDRESS, BYTES, INT, LOG_LEVEL, SECONDS, TEXT, TOKEN, URL, URLS, choice
+from cascommon.kinds import (
+    ADDRESS,
+    BYTES,
+    INT,
+    LOG_LEVEL,
+    NUMBER,
+    SECONDS,
+    TEXT,
+    TOKEN,
+    URL,
+    URLS,
+    choice,
+)
 from cascommon.settings import Setting, Settings
 
 SERVERS: Final = ("granian", "gunicorn")
 
 S = Setting
+ISOLATION: Final = "fault isolation (docs/faults.md)"
 # fmt: off
 SETTINGS: Final = Settings("cacheserver", (
     S("host", ("CACHE_HOST",), "--host", TEXT, "Listen address."),
@@ -40,7 +53,8 @@ SETTINGS: Final = Settings("cacheserver", (
     S("fill_threads", ("CACHE_FILL_THREADS",), "--fill-threads", INT,
       "Threads loading from the origin, and as many from peers.", low=1),
     S("miss_waiters", ("CACHE_MISS_WAITERS",), "--miss-waiters", INT,
-      "Client requests that may wait on fills at once; more get 503.", low=1,
+      "Distinct keys client requests may wait on at once (all waiters for one key share "
+      "its place; one peer two thirds of them at most); more get 503.", low=1,
       unset="CACHE_THREADS - 2"),
     S("peer_waiters", ("CACHE_PEER_WAITERS",), "--peer-waiters", INT,
       "Peer requests that may wait on fills at once; more get 503.", low=1),
@@ -60,7 +74,40 @@ SETTINGS: Final = Settings("cacheserver", (
     S("fetch_total_timeout_s", ("CACHE_FETCH_TOTAL_TIMEOUT_S",), "--fetch-total-timeout-s",
       SECONDS, "Longest whole origin or peer fetch, body included.", low=0.001),
     S("peer_max_backoff_s", ("CACHE_PEER_BACKOFF_S",), "--peer-backoff-s", SECONDS,
-      "Longest backoff from a failing peer.", low=0),
+      "Longest backoff from a failing peer; a probe brings it back only after it.",
+      low=0.001),
+    S("connect_timeout_s", ("CACHE_CONNECT_TIMEOUT_S",), "--connect-timeout-s", SECONDS,
+      "Connect deadline to peers and the origin.", low=0.001, group=ISOLATION),
+    S("origin_first_byte_s", ("CACHE_ORIGIN_FIRST_BYTE_S",), "--origin-first-byte-s", SECONDS,
+      "An origin request unacknowledged this long ends: the origin is silent.", low=0.001,
+      group=ISOLATION),
+    S("peer_first_byte_s", ("CACHE_PEER_FIRST_BYTE_S",), "--peer-first-byte-s", SECONDS,
+      "The same for a peer.", low=0.001, group=ISOLATION),
+    S("peer_bulkhead", ("CACHE_PEER_BULKHEAD",), "--peer-bulkhead", INT,
+      "Requests open to one peer at once; past it a miss goes to the origin.", low=1,
+      unset="CACHE_FILL_THREADS", group=ISOLATION),
+    S("origin_bulkhead", ("CACHE_ORIGIN_BULKHEAD",), "--origin-bulkhead", INT,
+      "Requests open to the origin at once; past it only misses that need it get 503.",
+      low=1, unset="2 x CACHE_FILL_THREADS", group=ISOLATION),
+    S("forward_writes", ("CACHE_FORWARD_WRITES",), "--forward-writes", INT,
+      "Forwarded PUTs at once (granian gives WSGI no body-read deadline: this bounds "
+      "trickling uploads).", low=1, unset="CACHE_THREADS / 2", group=ISOLATION),
+    S("forward_reads", ("CACHE_FORWARD_READS",), "--forward-reads", INT,
+      "Forwarded /ac/ GET and HEAD at once.", low=1, unset="CACHE_THREADS / 4",
+      group=ISOLATION),
+    S("hedge_max_delay_s", ("CACHE_HEDGE_MAX_DELAY_S",), "--hedge-max-delay-s", SECONDS,
+      "Longest wait for an owner before a hedge to the origin (twice its recent p90, at "
+      "most this); 0 turns hedging off.", low=0, group=ISOLATION),
+    S("hedge_budget", ("CACHE_HEDGE_BUDGET",), "--hedge-budget", NUMBER,
+      "Hedges earned per owner request.", low=0, group=ISOLATION),
+    S("hedge_min_per_s", ("CACHE_HEDGE_MIN_PER_S",), "--hedge-min-per-s", NUMBER,
+      "Hedges allowed per second whatever the traffic.", low=0, group=ISOLATION),
+    S("probe_interval_s", ("CACHE_PROBE_INTERVAL_S",), "--probe-interval-s", SECONDS,
+      "How often every peer and the origin are probed, off the request path.", low=0.001,
+      group=ISOLATION),
+    S("peer_slow_s", ("CACHE_PEER_SLOW_S",), "--peer-slow-s", SECONDS,
+      "A peer whose recent median answer is slower than this is backed off.", low=0.001,
+      group=ISOLATION),
     S("negative_ttl_s", ("CACHE_NEGATIVE_TTL_S",), "--negative-ttl-s", SECONDS,
       "How long an origin 404 is remembered.", low=0.001),
     S("log_level", ("LOG_LEVEL",), "--log-level", LOG_LEVEL, "Log level."),

@@ -19,6 +19,10 @@ COUNTERS: Final = (
     "NegativeHits",  # gets answered 404 from the short negative cache
     "Streams",  # values too large to cache, streamed from the owner or the origin
     "CallbackHits",  # hits answered from granian's callback (granianhits): 0 = hook inactive
+    "HedgesFired",  # origin loads started because the owner was slow to answer
+    "HedgesWon",  # of those, the ones that answered first
+    "HedgesDenied",  # hedges the budget refused (the owner was waited for)
+    "FallbackLoads",  # loads sent to the next member on the ring: the owner is backed off
 )
 
 

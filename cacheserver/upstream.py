@@ -1,7 +1,11 @@
 """A keep-alive HTTP client for one base URL that turns failures into LoadErrors.
 
 The origin and every peer are reached through it: whole small bodies (get) or open
-bodies read chunk by chunk (open), each bounded in time and in size.
+bodies read chunk by chunk (open), each bounded in time and in size. Three deadlines tell
+the causes apart: the connect (no SYN-ACK: a black hole, or nothing listening), the first
+byte (a request sent on a live or pooled connection and nothing back: a silent upstream)
+and each later read (a slow body). A bulkhead, when given, bounds how many requests this
+member has open to the upstream at once; a full one refuses at once (Full).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.exceptions import ConnectTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from cacheserver.errors import (
     Busy,
+    ConnectFailed,
+    FirstByteTimeout,
     NotFound,
     OriginFailed,
     OriginTimedOut,
@@ -25,7 +31,9 @@ from cacheserver.errors import (
     Unavailable,
     UpstreamTimeout,
 )
+from cacheserver.gate import Gate
 from cacheserver.lengths import Oversize
+from cacheserver.silence import SilentTimeout, WatchedConnection
 
 # A connect to a live host on a LAN takes well under a second; waiting the whole
 # read timeout for one only delays the fallback.
@@ -48,6 +56,7 @@ class Body:
         self._resp = resp
         self._deadline = deadline
         self._done = False
+        self._released = False
         length = resp.headers.get("Content-Length")
         self.length = int(length) if length and length.isdigit() else None
         if self.length is not None and self.length > upstream.max_blob_bytes:
@@ -83,7 +92,9 @@ class Body:
                     raise TooLarge(f"{up.base_url}: body over {up.max_blob_bytes} bytes")
                 yield chunk
         except Urllib3Timeout as ex:
-            raise UpstreamTimeout(f"{up.base_url}: body stalled") from ex
+            raise UpstreamTimeout(
+                f"{up.base_url}: body read timeout (no bytes for {up.timeout_s:g}s)"
+            ) from ex
         except (Urllib3Error, OSError) as ex:
             raise Unavailable(f"{up.base_url}: {type(ex).__name__} in the body") from ex
         finally:
@@ -110,14 +121,18 @@ class Body:
             self._resp.close()
             self._done = True
         self._resp.release_conn()
+        if not self._released:
+            self._released = True
+            self._upstream.release()
 
 
 class Upstream:
     """Upstream GETs paths below base_url over pooled, reused connections.
 
-    timeout_s bounds the connect and each read; total_timeout_s bounds a whole body,
-    which a server sending one byte per read timeout would otherwise stretch forever;
-    max_blob_bytes bounds its size, with or without a Content-Length.
+    connect_timeout_s bounds the connect, first_byte_timeout_s the wait for the answer's
+    first byte (None: timeout_s), timeout_s each later read; total_timeout_s bounds a
+    whole body, which a server sending one byte per read timeout would otherwise stretch
+    forever; max_blob_bytes bounds its size, with or without a Content-Length.
     """
 
     def __init__(
@@ -129,6 +144,9 @@ class Upstream:
         total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
         max_blob_bytes: int = DEFAULT_MAX_BLOB_BYTES,
         headers: Mapping[str, str] | None = None,
+        connect_timeout_s: float = MAX_CONNECT_TIMEOUT_S,
+        first_byte_timeout_s: float | None = None,
+        bulkhead: Gate | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -139,13 +157,23 @@ class Upstream:
         self.total_timeout_s = total_timeout_s
         self.max_blob_bytes = max_blob_bytes
         self._headers = dict(headers or {})
-        self._timeout = urllib3.Timeout(
-            connect=min(timeout_s, MAX_CONNECT_TIMEOUT_S), read=timeout_s
-        )
+        self.connect_timeout_s = min(timeout_s, connect_timeout_s)
+        self.first_byte_timeout_s = first_byte_timeout_s or timeout_s
+        self.bulkhead = bulkhead
+        # The first-byte deadline ends the wait for an answer only when the request was
+        # never acknowledged (silence.py): a slow but live upstream gets timeout_s.
+        self._timeout = urllib3.Timeout(connect=self.connect_timeout_s, read=timeout_s)
         # block=False: under a burst, open extra connections instead of queueing for one.
-        self._pool = urllib3.connection_from_url(
-            self.base_url, maxsize=max_connections, block=False, timeout=self._timeout
-        )
+        if parts.scheme == "http":
+            self._pool = urllib3.HTTPConnectionPool(
+                parts.hostname, parts.port, maxsize=max_connections, block=False,
+                timeout=self._timeout, silent_after_s=self.first_byte_timeout_s,
+            )  # fmt: skip
+            self._pool.ConnectionCls = WatchedConnection
+        else:
+            self._pool = urllib3.connection_from_url(
+                self.base_url, maxsize=max_connections, block=False, timeout=self._timeout
+            )
 
     def open(self, path: str) -> Body:
         """Open returns the open body of a 200 answer to GET path.
@@ -153,18 +181,14 @@ class Upstream:
         It raises NotFound for a 404, UpstreamTimeout when no answer comes in time,
         OriginFailed when a peer says its origin failed, Unavailable for anything else.
         """
+        if self.bulkhead is not None:
+            self.bulkhead.enter()
         deadline = time.monotonic() + self.total_timeout_s
         try:
-            resp = self._pool.request(
-                "GET", self._prefix + path, headers=self._headers, retries=False,
-                redirect=False, preload_content=False,
-            )  # fmt: skip
-        except NewConnectionError as ex:  # checked first: urllib3 makes it a timeout subclass
-            raise Unavailable(f"{self.base_url}: cannot connect") from ex
-        except Urllib3Timeout as ex:
-            raise UpstreamTimeout(f"{self.base_url}: no answer within {self.timeout_s:g}s") from ex
-        except (Urllib3Error, OSError) as ex:
-            raise Unavailable(f"{self.base_url}: {type(ex).__name__}") from ex
+            resp = self._request(path)
+        except BaseException:
+            self.release()
+            raise
         if resp.status == 200:
             return Body(self, resp, deadline)
         Body(self, resp, deadline).read(ERROR_BODY_BYTES)  # drained, so the connection is reused
@@ -176,6 +200,47 @@ class Upstream:
         if resp.status == 503:
             raise Busy(what)
         raise Unavailable(what)
+
+    def _request(self, path: str) -> urllib3.BaseHTTPResponse:
+        """_request sends GET path and returns the answer's head, naming the cause of a failure."""
+        try:
+            return self._pool.request(
+                "GET", self._prefix + path, headers=self._headers, retries=False,
+                redirect=False, preload_content=False,
+            )  # fmt: skip
+        except ConnectTimeoutError as ex:  # NewConnectionError (refused) is one too
+            why = "refused" if "refused" in str(ex).lower() else "connect timeout"
+            raise ConnectFailed(
+                f"{self.base_url}: cannot connect ({why}, {self.connect_timeout_s:g}s)"
+            ) from ex
+        except Urllib3Timeout as ex:
+            if isinstance(ex.__cause__, SilentTimeout):
+                raise FirstByteTimeout(
+                    f"{self.base_url}: first-byte timeout (request unacknowledged for "
+                    f"{self.first_byte_timeout_s:g}s: silent)"
+                ) from ex
+            raise UpstreamTimeout(
+                f"{self.base_url}: read timeout (no answer within {self.timeout_s:g}s)"
+            ) from ex
+        except (Urllib3Error, OSError) as ex:
+            raise Unavailable(f"{self.base_url}: {type(ex).__name__}") from ex
+
+    def release(self) -> None:
+        """Release gives the bulkhead place of a finished request back."""
+        if self.bulkhead is not None:
+            self.bulkhead.leave()
+
+    def probe(self, path: str) -> None:
+        """Probe GETs path outside the bulkhead; any error is raised, a 200 returns."""
+        resp = self._request(path)
+        try:
+            resp.read(ERROR_BODY_BYTES, decode_content=False)
+        except (Urllib3Error, OSError) as ex:
+            raise Unavailable(f"{self.base_url}: probe body: {type(ex).__name__}") from ex
+        finally:
+            resp.release_conn()
+        if resp.status != 200:
+            raise Unavailable(f"{self.base_url}{path}: HTTP {resp.status}")
 
     def get(self, path: str, limit: int | None = None) -> bytes | Oversize:
         """Get returns the body of a 200 answer, or what it said when it is over limit bytes."""

@@ -102,6 +102,7 @@ def choice(*options: str, fold: Callable[[str], str] = str.lower) -> Kind:
 
 
 INT: Final = Kind("integer", int, "an integer", "N")
+NUMBER: Final = Kind("number", float, "a number like 0.5", "N")
 SECONDS: Final = Kind(
     "seconds", float, "a number of seconds like 2.5", "SECONDS", lambda v: f"{v:g}"
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cascommon.kinds import ADDRESS, BOOL, INT, PATH, TEXT, TOKEN, Kind, choice
+from cascommon.kinds import ADDRESS, BOOL, INT, NUMBER, PATH, TEXT, TOKEN, Kind, choice
 from cascommon.settings import Setting, Settings
 from loadclient.blobs import parse_size
 from loadclient.durations import (
@@ -22,7 +22,6 @@ from loadclient.timer import TIMERS
 from loadclient.workload import Distribution
 
 RATIO: Final = Kind("ratio", float, "a number like 0.5", "RATIO")
-NUMBER: Final = Kind("number", float, "a number", "N")
 DURATION: Final = Kind("duration", parse_seconds_ns, "a duration like 10s, 500ms, 1m30s or a "
                        "number of seconds", "DUR", format_duration)  # fmt: skip
 RATE: Final = Kind("rate", parse_rate, "a rate like 100, 100/1s or 5/100ms", "N[/1s]")

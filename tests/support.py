@@ -72,6 +72,11 @@ class BlobOrigin(LoopbackHTTPServer):
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/healthz":  # the members' background probes: not loads
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with lock:
                     origin.gets += 1
                 if latency_s:

@@ -13,6 +13,12 @@ Both clients give up on a request after the members' origin timeout + 1 s, so a 
 takes longer to fail shows up as a client timeout. It prints the error share of hits and
 of misses per phase and exits 1 when more than --max-hit-error-share of all hits failed
 or any miss outlasted that bound.
+
+Run as root, network phases follow in real namespaces (tests/faults/netfaults.py): a
+member black-holed, a member losing 20 % of its packets, the origin black-holed, each for
+a phase. The same rules judge them: with the origin up every blob is held in the tier, so
+a failure counts as a failed hit; a request answered (or failed) after the bound counts
+as a miss that outlasted it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.faults import netfaults, netns
 from tests.faults.loadrun import Load, LoadRun
 from tests.tier import Tier, running
 
@@ -49,6 +56,7 @@ class Settings:
     max_hit_error_share: float = 0.00005  # 0.005%
     workdir: Path | None = None
     output: Path | None = None
+    network: bool = True  # the namespace phases (as root)
 
     @property
     def bound_s(self) -> float:
@@ -158,6 +166,35 @@ def table(phases: list[Phase]) -> str:
     return "\n".join(rows)
 
 
+NETWORK_PHASES = ("member-blackhole", "member-lossy", "origin-blackhole")
+
+
+def network_phases(s: Settings, workdir: Path) -> tuple[bool, list[str]]:
+    """Network_phases runs the namespace faults and judges them by the same rules."""
+    reason = netns.unavailable() if s.network else "--no-network"
+    if reason is not None:
+        return True, [f"network phases (black holes, loss) skipped: {reason}"]
+    settings = netfaults.Settings(
+        rate=s.hit_rate, size=s.size, phase_s=s.phase_s, settle_s=5.0, phases=NETWORK_PHASES,
+        member_env=(("CACHE_ORIGIN_TIMEOUT_S", f"{s.origin_timeout_s:g}"),),
+        workdir=workdir / "netns",
+    )  # fmt: skip
+    tier, phases = netfaults.run(settings)
+    lines = [netfaults.HEADER]
+    held = failed = slow = 0
+    for phase in phases:
+        summary = netfaults.summarize(tier, phase)
+        lines.append(summary.row())
+        if phase.name != "origin-blackhole":
+            held += summary.requests
+            failed += summary.failed
+        slow += sum(r.latency_s > s.bound_s for r in phase.results)
+    share = failed / held if held else 1.0
+    lines.append(f"network phases: requests failed with the origin up: {failed}/{held} = "
+                 f"{share:.5%}; answered after {s.bound_s:g} s: {slow}")  # fmt: skip
+    return held > 0 and share <= s.max_hit_error_share and slow == 0, lines
+
+
 def run(s: Settings) -> int:
     """Run runs every phase on a fresh tier and prints and returns the verdict."""
     workdir = s.workdir or Path(tempfile.mkdtemp(prefix="cas-chaos-"))
@@ -173,6 +210,10 @@ def run(s: Settings) -> int:
             print(f"chaos: phase {name} ...", file=sys.stderr, flush=True)
             phases.append(run_phase(index, name, tier, s, workdir))
     ok, lines = verdict(phases, s)
+    print("chaos: network phases ...", file=sys.stderr, flush=True)
+    net_ok, net_lines = network_phases(s, workdir)
+    ok = ok and net_ok
+    lines += net_lines
     print(table(phases))
     for p in phases:
         for at, event in p.events:
@@ -224,10 +265,11 @@ def parse_args(argv: list[str]) -> Settings:
     )
     p.add_argument("--workdir", type=Path, help="logs and reports (default: a temp dir)")
     p.add_argument("--output", type=Path, help="write the figures as JSON here")
+    p.add_argument("--no-network", action="store_true", help="skip the namespace phases")
     a = p.parse_args(argv)
     return Settings(
         a.phase, a.freeze, a.hit_rate, a.miss_rate, a.size, a.origin_timeout,
-        a.max_hit_error_share, a.workdir, a.output,
+        a.max_hit_error_share, a.workdir, a.output, not a.no_network,
     )  # fmt: skip
 
 

@@ -98,7 +98,10 @@ def test_killed_member_is_routed_around_and_rejoins(cache_cluster: Start) -> Non
         for i in (0, 1):
             resp = cluster.get(i, digest)
             assert resp.status_code == 200 and resp.content == data
-    assert cluster.stats(0)["PeerErrors"] + cluster.stats(1)["PeerErrors"] >= 1
+    # Found out by a request (a peer error) or first by a background probe: either way
+    # its keys went to the next member on the ring.
+    routed = [cluster.stats(i)[n] for i in (0, 1) for n in ("PeerErrors", "FallbackLoads")]
+    assert sum(routed) >= 1
 
     cluster.restart(victim)
     fresh = [d for d in (os.urandom(1000) for _ in range(40))]
@@ -138,14 +141,18 @@ def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -
         started = time.monotonic()
         resp = cluster.get(i, uncached)
         elapsed = time.monotonic() - started
-        assert resp.status_code in (502, 504)
+        # 502/504 from the first load that finds the origin gone, 503 once it is backed
+        # off (until a background probe answers): each with Retry-After.
+        assert resp.status_code in (502, 503, 504)
         assert resp.headers["Content-Type"] == "application/problem+json"
-        assert elapsed < 5, elapsed
-    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off,
-    # and the asker did not try the origin a second time.
+        assert resp.headers["Retry-After"] == "1"
+        assert elapsed < 2, elapsed
+    # The owner relayed its origin's failure: not a failure of the owner, nothing backed off.
     assert cluster.total("PeerErrors") == 0
     owner = cluster.owner(uncached)
-    assert [cluster.stats(i)["LocalLoadErrs"] for i in range(3) if i != owner] == [0, 0]
+    # An asker that still saw the origin up tried once itself (the owner's link may be
+    # what failed); once its probe found the origin gone, it did not.
+    assert all(cluster.stats(i)["LocalLoadErrs"] <= 1 for i in range(3) if i != owner)
 
 
 @pytest.mark.parametrize("server", ["granian", "gunicorn"])

@@ -122,6 +122,13 @@ def test_the_peer_listener_answers_403_without_the_token_and_clients_cannot_reac
         load("cacheserver-peer", tier.peer_urls[0])["/_groupcache/cas/{digest}"][
             "GET"
         ].validate_response(resp)
+        # The members' background probes: the same token rule.
+        health = load("cacheserver-peer", tier.peer_urls[0])["/_groupcache/healthz"]["GET"]
+        for headers, status in (({}, 403), ({"Authorization": "Bearer members-only"}, 200)):
+            resp = requests.get(f"{tier.peer_urls[0]}/_groupcache/healthz", headers=headers,
+                                timeout=10)  # fmt: skip
+            assert resp.status_code == status
+            health.validate_response(resp)
         # The client port does not serve the peer protocol at all.
         assert requests.get(f"{tier.urls[0]}/_groupcache/cas/{digest}", timeout=10).status_code in (
             403,

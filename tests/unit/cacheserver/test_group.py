@@ -11,6 +11,7 @@ import pytest
 
 from cacheserver.errors import CorruptBlob, NotFound, Unavailable
 from cacheserver.group import HIT, ITEM_OVERHEAD_BYTES, MISS, PEER
+from cacheserver.ring import Ring
 from cacheserver.stream import BlobStream
 from cascommon.digest import parse_digest
 from tests.unit.cacheserver.fakes import Cluster, blob
@@ -85,10 +86,21 @@ def test_dead_peer_is_backed_off_and_keys_still_served(cluster: Cluster) -> None
     keys = cluster.owned_by(b, count=3)
     dead = cluster.groups.pop(b)
     group = cluster.groups[a]
+    sources = []
     for digest, data in keys:
-        assert group.get(parse_digest(digest)) == (data, MISS)
-    assert group.stats()["PeerErrors"] == 1  # then backed off: not asked again
+        value, source = group.get(parse_digest(digest))
+        assert value == data
+        sources.append(source)
+    assert sources[0] == MISS
+    # Then backed off: not asked again; its keys go to the next member on the ring
+    # (another peer, or this member itself), the same one from every member.
+    assert set(sources[1:]) <= {MISS, PEER}
+    assert group.stats()["PeerErrors"] == 1
     assert cluster.peers[(a, b)].fetches == 1
+    for digest, _ in keys:
+        fallback = group.picker.route(digest)
+        expected = Ring(cluster.urls).successors(digest)[1]  # the member after b
+        assert (a if fallback is None else fallback.base_url) == expected
     cluster.groups[b] = dead
     dead.close()
 
@@ -146,8 +158,14 @@ def test_an_origin_failure_the_owner_reports_does_not_back_it_off(cluster: Clust
     with pytest.raises(Unavailable):
         cluster.groups[a].get(parse_digest(hexdigest))
     assert cluster.peers[(a, b)].available()  # the owner answered; its origin failed
-    assert cluster.origin.fetches == 1  # and the asker did not load it a second time
+    # The origin looked up from the asker: it tried once itself (the owner's link to
+    # the origin may be what failed). Once it sees the origin down, it passes it on.
+    assert cluster.origin.fetches == 2
     assert cluster.groups[a].stats()["PeerErrors"] == 0
+    cluster.groups[a].origin.health.failed("down")
+    with pytest.raises(Unavailable):
+        cluster.groups[a].get(parse_digest(hexdigest))
+    assert cluster.origin.fetches == 3  # the owner's only
 
 
 def test_origin_down_fails_misses_but_serves_hits(cluster: Cluster) -> None:
