@@ -1,7 +1,7 @@
 """`loadclient run --stages` against one nginx worker: each stage's mean achieved rate against
 its mean target, and the send lag, on one core.
 
-Usage: ``.venv/bin/python bench/stages.py [--stages 5s:1000,10s:5000,5s:0] [--no-pin]``
+Usage: ``.venv/bin/python -m bench.stages [--stages 5s:1000,10s:5000,5s:0] [--no-pin]``
 
 nginx is pinned to CPU 0 and loadclient (one process, --timer precise) to CPU 1, as in
 bench/loadclient.py. Targets (issue 20): every stage within 1 % of its mean target rate,
@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 
-from loadclient import served_blob  # bench/loadclient.py (bench/ is sys.path[0])
+from bench.loadclient import served_blob
 
 
 def main() -> int:
