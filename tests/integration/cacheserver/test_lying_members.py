@@ -76,6 +76,12 @@ class Liar(LoopbackHTTPServer):
                     self.close_connection = True
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path.endswith("healthz"):  # a member's background probe: it lies only
+                    self.send_response(200)  # about blobs, so the member keeps asking it
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
                 digest = self.path.rsplit("/", 1)[-1]
                 with lock:
                     liar.requests[digest] += 1
@@ -167,6 +173,17 @@ def setup(spawn: Spawn, casserver: Callable[..., ServerProcess]) -> Iterator[Set
         liar.close()
 
 
+def wait_until_used(member: ServerProcess, upstream: str, deadline_s: float = 10.0) -> None:
+    """Wait until member's probes brought upstream back from the back-off an earlier lie cost."""
+    line = f'cacheserver_upstream_up{{upstream="{upstream}"}} 1.0'
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if line in requests.get(f"{member.base_url}/metrics", timeout=5).text:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{upstream} still backed off after {deadline_s:g}s")
+
+
 def port_of(proc: ServerProcess) -> int:
     return int(proc.base_url.rsplit(":", 1)[1])
 
@@ -212,6 +229,7 @@ def test_no_lie_of_a_member_or_an_origin_completes_a_wrong_answer(setup: Setup, 
             digest, data = setup.blob(SIZES[size], lie, owned_by_liar=path == "through-peer")
             if path == "through-peer":
                 setup.origin_put(data)  # the honest origin the member falls back to
+                wait_until_used(setup.through_peer, setup.liar.url)  # a lie backs it off
                 port, route = port_of(setup.through_peer), f"/cas/{digest}"
             elif path == "client-port":
                 port, route = port_of(setup.over_origin), f"/cas/{digest}"
