@@ -56,6 +56,11 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
         f"default {DEFAULTS.memory_cache_item_bytes})",
     )
     parser.add_argument(
+        "--max-bytes",
+        help=f"storage budget: bytes, 10GiB or 85%% of the volume; least recently used "
+        f"blobs go past it (env {ENV['max_bytes']}, default unset: no eviction)",
+    )
+    parser.add_argument(
         "--task-impl",
         choices=TASK_IMPLS,
         help=f"how granian runs request coroutines (env {ENV['task_impl']}, "
@@ -68,11 +73,18 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     flags["memory_cache_bytes"] = args.memory_cache_bytes
     flags["memory_cache_item_bytes"] = args.memory_cache_item_bytes
     flags["task_impl"] = args.task_impl
+    flags["max_bytes"] = args.max_bytes
     return {ENV[name]: str(value) for name, value in flags.items() if value is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Main parses flags, validates the configuration and runs the server until it stops."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["evict"]:
+        from casserver import evictcommand
+
+        evictcommand.main(args[1:])
+        return
     os.environ.update(parse_args(argv))
     try:
         config = Config.from_env(os.environ)

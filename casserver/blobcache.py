@@ -1,10 +1,11 @@
 """BlobCache: small stored blobs kept in a worker's memory, with their answers' headers.
 
-A blob never changes under its name (``BlobStore`` links, never replaces, and casserver
-deletes nothing), so a copy in memory cannot go stale while its file exists. Files can
-still vanish behind casserver's back (an operator pruning the volume, another tool on a
-shared volume), so an entry is trusted for ``RECHECK_S`` after it was read and is read
-again after that: a removed blob stops being served within that time.
+A blob never changes under its name (``BlobStore`` links, never replaces), so a copy in
+memory cannot go stale while its file exists. Files do vanish: the evictor removes blobs
+past the budget, an operator may prune the volume, another replica may evict on a shared
+volume. So an entry is trusted for ``RECHECK_S`` after it was read and is read again after
+that: a removed blob stops being served within that time (serving it meanwhile is correct,
+its bytes are still those of its name).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
 from cascommon.envconfig import check_at_least_one, check_log_level, check_port
+from casserver.budget import BudgetError, ByteBudget
 
 GIB: Final = 1 << 30
 MIB: Final = 1 << 20
@@ -27,6 +28,8 @@ ENV: Final = {
     "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
     "max_ac_bytes": "CAS_MAX_AC_BYTES",
     "min_free_bytes": "CAS_MIN_FREE_BYTES",
+    "max_bytes": "CAS_MAX_BYTES",
+    "evict_grace_s": "CAS_EVICT_GRACE_S",
     "body_timeout_s": "CAS_BODY_TIMEOUT_S",
     "body_min_rate_bps": "CAS_BODY_MIN_RATE_BPS",
     "body_grace_s": "CAS_BODY_GRACE_S",
@@ -54,7 +57,9 @@ _SECRETS: Final = ("write_token", "read_token")
 _TOKEN: Final = re.compile(r"[!-~]+")
 SERVERS: Final = ("granian", "gunicorn")
 TASK_IMPLS: Final = ("rust", "asyncio")
-_FLOATS: Final = frozenset({"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s"})
+_FLOATS: Final = frozenset(
+    {"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s", "evict_grace_s"}
+)
 _INTS: Final = frozenset(
     {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
     | {"body_min_rate_bps", "max_uploads", "max_connections", "metrics_port"}
@@ -76,6 +81,11 @@ class Config:
     max_ac_bytes: int = MIB
     # Uploads are refused with 507 when they would leave less than this free on the volume.
     min_free_bytes: int = 0
+    # Budget for blobs and action results (bytes, "10GiB" or "85%" of the volume); past it
+    # the least recently used go (see budget, evictor). None: nothing is ever removed.
+    max_bytes: str | None = None
+    # Nothing uploaded, read or re-uploaded this recently is evicted.
+    evict_grace_s: float = 600.0
     # An upload that sends nothing for this long is dropped, so stalled clients cannot
     # hold every worker thread.
     body_timeout_s: float = 60.0
@@ -163,8 +173,13 @@ def _check_numbers(config: Config) -> None:
             raise ConfigError(f"{ENV[name]} must be positive")
     if not 0.001 <= config.header_timeout_s <= 60:
         raise ConfigError(f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)")
+    if config.max_bytes is not None:
+        try:
+            ByteBudget.parse(config.max_bytes)
+        except BudgetError as exc:
+            raise ConfigError(f"{ENV['max_bytes']}: {exc}") from None
     for name in (
-        "body_min_rate_bps", "body_grace_s", "min_free_bytes",
+        "body_min_rate_bps", "body_grace_s", "min_free_bytes", "evict_grace_s",
         "memory_cache_bytes", "memory_cache_item_bytes",
     ):  # fmt: skip
         if getattr(config, name) < 0:

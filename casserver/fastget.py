@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from cascommon.blobheaders import OCTET_STREAM, none_match
@@ -21,6 +22,7 @@ from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.auth import Tokens
 from casserver.blobcache import BlobCache, Entry
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.storage import BlobStore
 from casserver.tally import Tally
 
@@ -39,7 +41,10 @@ class FastGet:
         metrics: Metrics,
         tokens: Tokens | None = None,
         cache: BlobCache | None = None,
+        recency: Recency | None = None,
     ) -> None:
+        # Every answered read, from memory too, is a use the evictor must know of.
+        self._used: Callable[[str], None] = recency.read if recency is not None else _ignore
         # Only a read token guards reads; without one this path checks nothing.
         self._tokens = tokens if tokens is not None and tokens.guards_reads else None
         self._root = str(store.root)  # paths as strings: pathlib costs more than the stat
@@ -72,6 +77,7 @@ class FastGet:
             entry = self._load(path, started)
             if entry is None:
                 return False
+        self._used(entry.file)
         headers = scope.headers
         if_none_match = headers.get("if-none-match")
         if if_none_match and none_match(if_none_match, entry.tag):
@@ -137,3 +143,7 @@ class FastGet:
         if sent:
             self._sent.inc(sent)
         return True
+
+
+def _ignore(file: str) -> None:
+    """Record nothing: without a budget no read needs recording."""

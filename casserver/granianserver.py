@@ -17,12 +17,15 @@ def serve(config: Config) -> None:
     metrics_dir, owned = lifecycle.prepare_metrics_dir(os.environ, config)
     config = dataclasses.replace(config, metrics_dir=metrics_dir)
     logs.configure(config.log_level)
+    evictor = None
     try:
         lifecycle.prepare_storage(config)
+        evictor = lifecycle.start_evictor(config)
         lifecycle.start_metrics_port(config)
         lifecycle.stop_signals_default_after_fork()
         _run(config)
     finally:
+        lifecycle.stop_evictor(evictor)
         if owned:
             lifecycle.remove_metrics_dir(metrics_dir)
 

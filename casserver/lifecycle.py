@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import MutableMapping
@@ -60,12 +61,39 @@ def prepare_storage(config: Config) -> None:
 
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     swept = store.sweep()
+    if config.max_bytes is not None:
+        # With a budget the evictor walks the store and counts it, in the background: a
+        # million blobs must not hold readiness back.
+        log.info("storage ready", extra={"storage": str(store.root), "swept_temp": swept})
+        return
     blobs, nbytes = store.usage()
     StorageGauges(CollectorRegistry()).add(blobs, nbytes)
     log.info(
         "storage ready",
         extra={"storage": str(store.root), "blobs": blobs, "bytes": nbytes, "swept_temp": swept},
     )
+
+
+def start_evictor(config: Config) -> subprocess.Popen[bytes] | None:
+    """Start this server's evictor process when a budget is set (see ``evictor``).
+
+    It inherits the environment (flags are written into it) and the metrics directory,
+    and ends by itself when this process is gone.
+    """
+    if config.max_bytes is None:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "casserver.evictor"])
+
+
+def stop_evictor(evictor: subprocess.Popen[bytes] | None) -> None:
+    """Stop the evictor started by start_evictor, if any."""
+    if evictor is not None and evictor.poll() is None:
+        evictor.terminate()
+        try:
+            evictor.wait(5)
+        except subprocess.TimeoutExpired:
+            evictor.kill()
+            evictor.wait()
 
 
 def start_metrics_port(config: Config) -> None:
@@ -99,6 +127,7 @@ def on_starting(server: Any) -> None:
     if owned:
         server.cas_owned_metrics_dir = path
     prepare_storage(config)
+    server.cas_evictor = start_evictor(dataclasses.replace(config, metrics_dir=path))
     start_metrics_port(dataclasses.replace(config, metrics_dir=path))
     stop_signals_default_after_fork()
 
@@ -127,7 +156,8 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    """On_exit (gunicorn) removes the metrics directory if casserver chose it."""
+    """On_exit (gunicorn) stops the evictor and removes the metrics directory casserver chose."""
+    stop_evictor(getattr(server, "cas_evictor", None))
     path = getattr(server, "cas_owned_metrics_dir", None)
     if path is not None:
         remove_metrics_dir(path)

@@ -75,7 +75,8 @@ class Metrics:
         )
         self.action_cache = Counter(
             "action_cache_requests",
-            "Action cache reads (get, head: hit or miss) and writes (put: stored).",
+            "Action cache reads (get, head: hit, miss, or incomplete: an ActionResult naming "
+            "a blob that is gone) and writes (put: stored).",
             ["operation", "result"],
             namespace=NAMESPACE,
             registry=registry,
@@ -112,3 +113,44 @@ def exposition_registry(
         MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
     registry.register(FreeSpaceCollector(store))
     return registry
+
+
+class EvictionMetrics:
+    """EvictionMetrics describes the budget and what the evictor removed to keep it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, doc: str) -> Gauge:
+            # Only the evictor sets these; the latest value is the truth.
+            return Gauge(
+                name, doc, namespace=NAMESPACE, registry=registry, multiprocess_mode="mostrecent"
+            )
+
+        self.budget_bytes = gauge("storage_budget_bytes", "The storage budget (CAS_MAX_BYTES).")
+        self.counted_bytes = gauge(
+            "storage_counted_bytes",
+            "Bytes of blobs and action results the budget counts (last scan plus journal).",
+        )
+        self.last_pass_seconds = gauge(
+            "eviction_last_pass_seconds", "How long the last eviction pass took."
+        )
+        self.last_pass_timestamp = gauge(
+            "eviction_last_pass_timestamp_seconds", "When the last eviction pass started."
+        )
+        self.passes = Counter(
+            "eviction_passes",
+            "Eviction passes: done (down to the low watermark), short (stopped above it "
+            "because all that is left was used within the grace).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted = Counter(
+            "evicted",
+            "Files evicted, by kind (blob, ac).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted_bytes = Counter(
+            "evicted_bytes", "Bytes evicted.", namespace=NAMESPACE, registry=registry
+        )

@@ -11,6 +11,7 @@ from cascommon.digest import Digest, parse_digest
 from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
 from casserver.upload import Body, open_body
@@ -33,8 +34,14 @@ class BlobResource:
     """BlobResource serves GET, HEAD and PUT of one blob named by its digest."""
 
     def __init__(
-        self, store: BlobStore, ingest: Ingest, metrics: Metrics, limits: UploadLimits
+        self,
+        store: BlobStore,
+        ingest: Ingest,
+        metrics: Metrics,
+        limits: UploadLimits,
+        recency: Recency | None = None,
     ) -> None:
+        self._recency = recency
         self._store = store
         self._ingest = ingest
         self._metrics = metrics
@@ -45,6 +52,7 @@ class BlobResource:
         blob = self._store.open(d)
         if blob is None:
             raise _not_found(d)
+        self._used(d)
         tag = _validators(resp, d)
         if none_match(req.get_header("If-None-Match"), tag):
             blob.close()
@@ -73,12 +81,17 @@ class BlobResource:
         size = self._store.size(d)
         if size is None:
             raise _not_found(d)
+        self._used(d)
         tag = _validators(resp, d)
         if none_match(req.get_header("If-None-Match"), tag):
             resp.status = falcon.HTTP_304
             return
         resp.content_type = OCTET_STREAM
         resp.content_length = size
+
+    def _used(self, d: Digest) -> None:
+        if self._recency is not None:
+            self._recency.read(str(self._store.path(d)))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _parse(req, digest)

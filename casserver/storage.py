@@ -65,6 +65,14 @@ class BlobStore:
             raise _not_a_file()
         return st.st_size
 
+    def touch(self, digest: Digest) -> bool:
+        """Mark digest's blob as used now (see ``recency``); False when it is absent."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
     def open(self, digest: Digest) -> BlobFile | None:
         """Open returns the blob ready to read, or None when it is absent."""
         try:
