@@ -83,7 +83,7 @@ def run_pass(root: Path, target_bytes: int, protect_s: float, estimate_bytes: in
     for item in found.oldest:
         if remaining <= target_bytes:
             break
-        if not _remove(root, trash, item):
+        if not remove(root, trash, item):
             continue
         remaining -= item.size
         freed += item.size
@@ -103,7 +103,8 @@ def run_pass(root: Path, target_bytes: int, protect_s: float, estimate_bytes: in
     return result
 
 
-def _remove(root: Path, trash: Path, item: Candidate) -> bool:
+def remove(root: Path, trash: Path, item: Candidate) -> bool:
+    """Remove item unless it was touched since the scan; return whether it is gone."""
     path = root / item.relpath
     parked = trash / item.relpath.replace("/", "-")
     try:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 LOCK_NAME: Final = "evictor.lock"
 REQUEST_NAME: Final = "pass-requested"
 RESULT_NAME: Final = "last-pass.json"
-TICK_S: Final = 0.05
+TICK_S: Final = 0.02
 RESCAN_S: Final = 300.0
 # Free space the evictor keeps above CAS_MIN_FREE_BYTES, as a share of the budget.
 FREE_SLACK: Final = 0.05

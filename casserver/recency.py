@@ -5,10 +5,10 @@ flushes the set every ``FLUSH_S``: it sets each file's modification time to now
 (``os.utime``, a metadata update; the file's bytes never change), so recency lives in
 the store itself, survives restarts and is seen by every process and replica on the
 volume. A file this process touched less than ``retouch_s`` ago is not touched again,
-which bounds the writes to one per blob per ``retouch_s`` however hot it is. New blobs
-and action results are appended, with their sizes, to this process's journal in
-``<root>/evict/journal/``, from which the evictor learns how full the store is between
-its scans.
+which bounds the writes to one per blob per ``retouch_s`` however hot it is. Each new
+blob and action result is appended at once, with its size, to this process's journal in
+``<root>/evict/journal/`` (one small write next to a commit's fsyncs), from which the
+evictor learns within ``evictor.TICK_S`` how full the store is between its scans.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Recency:
         self._journal_dir.mkdir(parents=True, exist_ok=True)
         self._retouch_s = retouch_s(grace_s)
         self._touched: set[str] = set()
-        self._lines: list[str] = []
+        self._journal_lock = threading.Lock()
         self._last_touch: dict[str, float] = {}
         self._segment = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self._seq = 0
@@ -63,8 +63,13 @@ class Recency:
         self._touched.add(file)
 
     def stored(self, relpath: str, size: int) -> None:
-        """Note that relpath (``sha256/ab/...`` or ``ac/ab/...``) now holds size bytes."""
-        self._lines.append(f"{relpath} {size}\n")
+        """Note in the journal that relpath (``sha256/ab/...``, ``ac/ab/...``) holds size bytes."""
+        data = f"{relpath} {size}\n".encode()
+        try:
+            with self._journal_lock:
+                self._append(data)
+        except OSError as exc:  # the blob is stored all the same; the next scan counts it
+            log.warning("journal write failed", extra={"error": str(exc)})
 
     def start(self) -> None:
         """Start the flushing thread in this process (call it after any fork)."""
@@ -81,11 +86,10 @@ class Recency:
                 log.exception("recency flush failed")
 
     def flush(self) -> None:
-        """Touch the files read since the last flush and append the commits to the journal."""
+        """Touch the files read since the last flush."""
         # Swapping is atomic under the GIL; an insert racing with it may be lost, and the
         # blob's next read records it again.
         touched, self._touched = self._touched, set()
-        lines, self._lines = self._lines, []
         now = time.time()
         last, horizon = self._last_touch, now - self._retouch_s
         for file in touched:
@@ -98,8 +102,6 @@ class Recency:
             last[file] = now
         if len(last) > 100_000 or (touched and len(last) > 4 * len(touched)):
             self._last_touch = {f: t for f, t in last.items() if t > horizon}
-        if lines:
-            self._append("".join(lines).encode())
 
     def _append(self, data: bytes) -> None:
         if self._written > SEGMENT_BYTES:
