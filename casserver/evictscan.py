@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Final
 
 from cascommon.digest import SHA256
-from casserver.actioncache import AC_DIR
 
-# What the budget counts: blobs by SHA-256 (SHA-1 names are links) and action results.
-COUNTED: Final = (SHA256, AC_DIR)
+# What the budget counts: blobs by SHA-256 (SHA-1 names are links) and action results
+# (actioncache.AC_DIR, not imported: it would bring falcon and protobuf into the evictor).
+COUNTED: Final = (SHA256, "ac")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -5,7 +5,9 @@ Under granian or gunicorn every worker writes its samples to files in PROMETHEUS
 imported, which is why the main process sets that directory before importing this module),
 and /metrics in any worker sums them all. The storage gauges use mode ``sum`` and
 only ever grow (blobs are never deleted): the main process adds what was on disk at start,
-each worker adds what it commits, and a dead worker's share is kept.
+each worker adds what it commits, and a dead worker's share is kept. With a budget, the
+evictor process adds what its first walk found and takes off what it removes, and sets
+the eviction metrics (mode ``mostrecent``: its values win over the workers' zeros).
 """
 
 from __future__ import annotations
@@ -49,12 +51,55 @@ class StorageGauges:
         self.bytes.inc(nbytes)
 
 
+class EvictionMetrics:
+    """EvictionMetrics describes the budget and what the evictor removed to keep it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, doc: str) -> Gauge:
+            # Only the evictor sets these; the latest value is the truth.
+            return Gauge(
+                name, doc, namespace=NAMESPACE, registry=registry, multiprocess_mode="mostrecent"
+            )
+
+        self.budget_bytes = gauge("storage_budget_bytes", "The storage budget (CAS_MAX_BYTES).")
+        self.counted_bytes = gauge(
+            "storage_counted_bytes",
+            "Bytes of blobs and action results the budget counts (last scan plus journal).",
+        )
+        self.last_pass_seconds = gauge(
+            "eviction_last_pass_seconds", "How long the last eviction pass took."
+        )
+        self.last_pass_timestamp = gauge(
+            "eviction_last_pass_timestamp_seconds", "When the last eviction pass started."
+        )
+        self.passes = Counter(
+            "eviction_passes",
+            "Eviction passes: done (down to the low watermark), short (stopped above it "
+            "because all that is left was used within the grace).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted = Counter(
+            "evicted",
+            "Files evicted, by kind (blob, ac).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted_bytes = Counter(
+            "evicted_bytes", "Bytes evicted.", namespace=NAMESPACE, registry=registry
+        )
+
+
 class Metrics:
     """Metrics holds every casserver metric, registered on one explicit registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.http = RequestMetrics(registry, NAMESPACE)
         self.storage = StorageGauges(registry)
+        # Set by the evictor process; declared here too so every /metrics names them.
+        self.eviction = EvictionMetrics(registry)
         self.received_bytes = Counter(
             "received_bytes",
             "Upload body bytes read from clients.",
@@ -113,44 +158,3 @@ def exposition_registry(
         MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
     registry.register(FreeSpaceCollector(store))
     return registry
-
-
-class EvictionMetrics:
-    """EvictionMetrics describes the budget and what the evictor removed to keep it."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        def gauge(name: str, doc: str) -> Gauge:
-            # Only the evictor sets these; the latest value is the truth.
-            return Gauge(
-                name, doc, namespace=NAMESPACE, registry=registry, multiprocess_mode="mostrecent"
-            )
-
-        self.budget_bytes = gauge("storage_budget_bytes", "The storage budget (CAS_MAX_BYTES).")
-        self.counted_bytes = gauge(
-            "storage_counted_bytes",
-            "Bytes of blobs and action results the budget counts (last scan plus journal).",
-        )
-        self.last_pass_seconds = gauge(
-            "eviction_last_pass_seconds", "How long the last eviction pass took."
-        )
-        self.last_pass_timestamp = gauge(
-            "eviction_last_pass_timestamp_seconds", "When the last eviction pass started."
-        )
-        self.passes = Counter(
-            "eviction_passes",
-            "Eviction passes: done (down to the low watermark), short (stopped above it "
-            "because all that is left was used within the grace).",
-            ["result"],
-            namespace=NAMESPACE,
-            registry=registry,
-        )
-        self.evicted = Counter(
-            "evicted",
-            "Files evicted, by kind (blob, ac).",
-            ["kind"],
-            namespace=NAMESPACE,
-            registry=registry,
-        )
-        self.evicted_bytes = Counter(
-            "evicted_bytes", "Bytes evicted.", namespace=NAMESPACE, registry=registry
-        )
