@@ -20,7 +20,6 @@ from google.protobuf.message import DecodeError, Message
 from cascommon.digest import SHA256, Digest
 
 PACKAGE: Final = "build.bazel.remote.execution.v2"
-_EMPTY_SHA256: Final = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -105,7 +104,8 @@ def named_blobs(data: bytes, read: Callable[[Digest], bytes | None]) -> list[Dig
         tree = _parse(Tree, tree_bytes)
         for folder in (tree.root, *tree.children):
             names.extend(_digest(f.digest) for f in folder.files)
-    return [d for d in names if d.hex != _EMPTY_SHA256]
+    # The empty blob too: Bazel downloads it like any other, and a miss of it fails the hit.
+    return names
 
 
 def _digest(message: Any) -> Digest:

@@ -28,6 +28,8 @@ BUDGET = 64 * MIB
 MAX_BLOB = 4 * MIB
 UPLOADERS = 4
 HOT = 32
+GRACE_S = 2.0
+OUT_OF_GRACE_S = GRACE_S + 0.6  # the grace, plus how late uses are recorded, plus a margin
 
 
 def stored_bytes(storage: Path) -> int:
@@ -196,16 +198,16 @@ def put(url: str, data: bytes) -> str:
 
 @pytest.fixture
 def graced(casserver: Callable[..., ServerProcess], tmp_path: Path) -> tuple[Path, str]:
-    """Graced is a server with a grace of 1 s and a budget passes only reach when asked."""
+    """Graced is a server with a grace of 2 s and a budget passes only reach when asked."""
     storage = tmp_path / "data"
-    return storage, casserver(storage=storage, env=budget_env(1.0, 1 << 40)).base_url
+    return storage, casserver(storage=storage, env=budget_env(GRACE_S, 1 << 40)).base_url
 
 
 @pytest.mark.timeout(60)
 def test_a_blob_read_within_the_grace_survives_a_pass(graced: tuple[Path, str]) -> None:
     storage, url = graced
     old, read = put(url, os.urandom(MIB)), put(url, os.urandom(MIB))
-    time.sleep(1.6)  # both out of the grace (1 s, plus how late uses are recorded)
+    time.sleep(OUT_OF_GRACE_S)  # both out of the grace
     assert requests.get(f"{url}/cas/{read}", timeout=10).status_code == 200
     assert requests.head(f"{url}/cas/{read}", timeout=10).status_code == 200
     time.sleep(0.3)  # the read is recorded
@@ -220,7 +222,7 @@ def test_a_blob_read_within_the_grace_survives_a_pass(graced: tuple[Path, str]) 
 def test_an_action_result_naming_an_evicted_blob_is_404(graced: tuple[Path, str]) -> None:
     storage, url = graced
     output = put(url, os.urandom(MIB))
-    time.sleep(1.6)
+    time.sleep(OUT_OF_GRACE_S)
     stdout = put(url, b"build log\n")
     result = ActionResult()
     file = result.output_files.add(path="out/bin")  # type: ignore[attr-defined]
@@ -232,7 +234,7 @@ def test_an_action_result_naming_an_evicted_blob_is_404(graced: tuple[Path, str]
     got = requests.get(f"{url}/ac/{key}", timeout=10)
     assert (got.status_code, got.content) == (200, entry)
     # The hit refreshed the output: out of the grace again before the pass.
-    time.sleep(1.6)
+    time.sleep(OUT_OF_GRACE_S)
     stdout_only = hashlib.sha256(b"log only").hexdigest()
     rest = ActionResult()
     rest.stdout_digest.hash, rest.stdout_digest.size_bytes = stdout, 10  # type: ignore[attr-defined]
