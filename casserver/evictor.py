@@ -146,7 +146,12 @@ class Evictor:
                 target = self._target(request)
             if target is None:
                 continue
-            result = self.one_pass(target)
+            try:
+                result = self.one_pass(target)
+            except Exception:  # a bug or an I/O error must not end eviction for good
+                log.exception("eviction pass failed")
+                time.sleep(1.0)
+                continue
             storage.add(-result.evicted_blobs, -result.evicted_blob_bytes)
             last_scan = time.monotonic()
             if request is not None:

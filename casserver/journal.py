@@ -32,6 +32,8 @@ class JournalReader:
             name = entry.name
             offset = self._offsets.get(name, 0)
             try:
+                if entry.stat().st_size <= offset:
+                    continue  # nothing new: a stat, not an open, every tick
                 with open(entry.path, "rb") as f:
                     f.seek(offset)
                     data = f.read()

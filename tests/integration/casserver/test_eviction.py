@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from casserver.actionresult import ActionResult
+from tests.integration.casserver.conftest import SERVERS
 from tests.support import PYTHON, ServerProcess
 
 MIB = 1 << 20
@@ -196,11 +197,14 @@ def put(url: str, data: bytes) -> str:
     return digest
 
 
-@pytest.fixture
-def graced(casserver: Callable[..., ServerProcess], tmp_path: Path) -> tuple[Path, str]:
+@pytest.fixture(params=SERVERS)
+def graced(
+    request: pytest.FixtureRequest, casserver: Callable[..., ServerProcess], tmp_path: Path
+) -> tuple[Path, str]:
     """Graced is a server with a grace of 2 s and a budget passes only reach when asked."""
     storage = tmp_path / "data"
-    return storage, casserver(storage=storage, env=budget_env(GRACE_S, 1 << 40)).base_url
+    env = budget_env(GRACE_S, 1 << 40)
+    return storage, casserver(storage=storage, env=env, server=request.param).base_url
 
 
 @pytest.mark.timeout(60)
