@@ -21,7 +21,9 @@ DEFAULTS = Config()
 def parse_args(argv: Sequence[str] | None) -> dict[str, str]:
     """Parse_args returns the environment overrides the command-line flags ask for."""
     parser = argparse.ArgumentParser(
-        prog="casserver", description="Content-addressable blob store (granian or gunicorn)."
+        prog="casserver",
+        description="Content-addressable blob store (granian or gunicorn).",
+        epilog="casserver evict --help: one eviction pass now (docs/storage.md).",
     )
     parser.add_argument("--host", help=f"listen address (env {ENV['host']}, default 0.0.0.0)")
     parser.add_argument("--port", type=int, help=f"listen port (env {ENV['port']}, default 5000)")

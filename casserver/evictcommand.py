@@ -25,7 +25,7 @@ def main(argv: Sequence[str]) -> None:
     """Run one pass down to the low watermark and print its result as JSON."""
     parser = argparse.ArgumentParser(
         prog="casserver evict",
-        description="Evict least recently used blobs down to the low watermark (90%% of "
+        description="Evict least recently used blobs down to the low watermark (90% of "
         "the budget) now. A running casserver's evictor does it; without one, this does.",
     )
     parser.add_argument("--storage", help=f"storage directory (env {ENV['storage_dir']})")
