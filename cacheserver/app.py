@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import falcon
@@ -23,7 +22,7 @@ from cacheserver.peers import Peer, PeerPicker, normalize_url
 from cacheserver.peerserver import PeerServer
 from cacheserver.resources import BlobResource, StatsResource
 from cacheserver.upstream import Upstream
-from cascommon import health, logs, problem
+from cascommon import health, problem
 from cascommon.metricsport import MetricsPort
 
 App = falcon.App[falcon.Request, falcon.Response]
@@ -141,6 +140,7 @@ def peer_server(config: Config, group: Group) -> PeerServer:
         header_timeout_s=config.header_timeout_s,
         idle_timeout_s=config.idle_timeout_s,
         max_waiters=config.peer_waiters,
+        max_connections=config.peer_max_connections,
     )
 
 
@@ -157,10 +157,3 @@ def serve_app(config: Config) -> HitPath:
     if config.metrics_port is not None:
         MetricsPort(registry, config.host, config.metrics_port).start()
     return app
-
-
-def get_app() -> HitPath:
-    """Get_app reads the environment; a server can run it as the WSGI app factory."""
-    config = Config.from_env(os.environ)
-    logs.configure(config.log_level)
-    return serve_app(config)

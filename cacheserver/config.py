@@ -1,22 +1,22 @@
-"""Cacheserver configuration: one frozen dataclass, read from the environment in one place."""
+"""Cacheserver configuration: one frozen dataclass, loaded by its settings (``settings.py``)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlsplit
 
-from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
-from cascommon.envconfig import check_at_least_one, check_log_level, check_port, check_token, secret
+from cacheserver.settings import SERVERS as SERVERS
+from cacheserver.settings import SETTINGS
+from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
 
 MIB: Final = 1 << 20
 # Request threads no miss may take: a hit needs one for microseconds.
 RESERVED_FOR_HITS: Final = 2
 # A miss fails within the origin timeout plus this (the issue's bound is + 1 s).
 FILL_SLACK_S: Final = 0.75
-SERVERS: Final = ("granian", "gunicorn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,9 @@ class Config:
     miss_waiters: int | None = None
     # The same bound for peer requests waiting on this member's fills.
     peer_waiters: int = 32
+    # Connections the peer listener holds open at once; past this a new one gets 503 and a
+    # close. Members hold about fill_threads each (more under a burst).
+    peer_max_connections: int = 1024
     # A connection must send a request's headers within header_timeout_s and is closed
     # after idle_timeout_s without a request (granian's client port uses one timer for
     # both: idle_timeout_s; longer than nginx's 60 s upstream keepalive).
@@ -79,38 +82,16 @@ class Config:
     server: str = "granian"
 
     def __post_init__(self) -> None:
+        SETTINGS.check(self)
         self._check_ports()
         for url in (self.origin_url, *self.peers, *filter(None, [self.self_url])):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"not an http(s) base URL: {url!r}")
-        if self.cache_bytes < 0 or (self.max_item_bytes or 0) < 0:
-            raise ConfigError("CACHE_BYTES and CACHE_MAX_ITEM_BYTES must not be negative")
-        check_at_least_one("CACHE_THREADS", self.threads)
-        check_at_least_one("CACHE_FILL_THREADS", self.fill_threads)
-        check_at_least_one("CACHE_MISS_WAITERS", self.miss_limit)
-        check_at_least_one("CACHE_PEER_WAITERS", self.peer_waiters)
-        check_at_least_one("CACHE_MAX_BLOB_BYTES", self.max_blob_bytes)
-        if self.peer_token is not None and not self.peer_token:
-            raise ConfigError("CACHE_PEER_TOKEN must not be empty")
-        if self.origin_token is not None:
-            check_token("CACHE_ORIGIN_TOKEN", self.origin_token)
-        for name in (
-            "peer_timeout_s",
-            "origin_timeout_s",
-            "fetch_total_timeout_s",
-            "negative_ttl_s",
-            "dns_refresh_s",
-            "header_timeout_s",
-            "idle_timeout_s",
-        ):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
+        if self.miss_limit < 1:
+            raise ConfigError(f"CACHE_MISS_WAITERS must be >= 1, got {self.miss_limit}")
         if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
             raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {self.peers_dns!r}")
-        check_log_level("LOG_LEVEL", self.log_level)
-        if self.server not in SERVERS:
-            raise ConfigError(f"server must be one of {SERVERS}")
 
     @property
     def item_limit_bytes(self) -> int:
@@ -125,16 +106,10 @@ class Config:
         return max(1, self.threads - RESERVED_FOR_HITS)
 
     def _check_ports(self) -> None:
-        check_port("LISTEN_PORT", self.port)
-        check_port("CACHE_PEER_PORT", self.peer_port)
         if self.peer_port == self.port:
             raise ConfigError("CACHE_PEER_PORT must differ from LISTEN_PORT")
-        if self.metrics_port is not None:
-            check_port("CACHE_METRICS_PORT", self.metrics_port)
-            if self.metrics_port in (self.port, self.peer_port):
-                raise ConfigError(
-                    "CACHE_METRICS_PORT must differ from LISTEN_PORT and the peer port"
-                )
+        if self.metrics_port in (self.port, self.peer_port):
+            raise ConfigError("CACHE_METRICS_PORT must differ from LISTEN_PORT and the peer port")
 
     @property
     def member_url(self) -> str:
@@ -172,84 +147,9 @@ class Config:
         return self.peer_wait_s + self.fill_timeout_s
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Config:
-        """From_env builds a Config from environment variables, defaulting what is unset."""
-        values: dict[str, Any] = {}
-        for name, (key, convert) in ENV.items():
-            raw = environ.get(name, "").strip()
-            if raw:
-                try:
-                    values[key] = convert(raw)
-                except ValueError:
-                    raise ConfigError(f"{name}: cannot use {raw!r}") from None
-        addr = environ.get("CAS_SERVER_ADDR", "").strip()
-        if addr and "origin_url" not in values:
-            # host:port as the original; a full URL is taken as one, not made http://http://...
-            values["origin_url"] = addr if "://" in addr else f"http://{addr}"
-        if "peer_port" not in values and environ.get("PEER_PORT", "").strip():
-            values["peer_port"] = _int("PEER_PORT", environ["PEER_PORT"])
-        if "peer_token" not in values:
-            values["peer_token"] = _token_file(environ.get("CACHE_PEER_TOKEN_FILE", "").strip())
-        values["origin_token"] = secret(environ, "CACHE_ORIGIN_TOKEN")
-        return cls(**values)
-
-
-def _int(name: str, raw: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name}: cannot use {raw!r}") from None
-
-
-def _token_file(path: str) -> str | None:
-    """_token_file reads a token from a file (a Kubernetes Secret), without its newline."""
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or None
-    except OSError as ex:
-        raise ConfigError(f"CACHE_PEER_TOKEN_FILE: cannot read {path}: {ex.strerror}") from None
-
-
-def _url_list(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
-
-
-# Environment variable -> (field, conversion); CAS_SERVER_ADDR is the Go original's host:port
-# form of CAS_SERVER_URL, which wins when both are set; PEER_PORT (the original's name) and
-# CACHE_PEER_TOKEN_FILE are read by from_env, the first spelling winning. So are
-# CACHE_ORIGIN_TOKEN and CACHE_ORIGIN_TOKEN_FILE, but setting both is an error.
-ENV: Final[dict[str, tuple[str, Callable[[str], Any]]]] = {
-    "CACHE_HOST": ("host", str),
-    "LISTEN_PORT": ("port", int),
-    "CACHE_PEER_PORT": ("peer_port", int),
-    "CACHE_METRICS_PORT": ("metrics_port", int),
-    "CACHE_PEER_TOKEN": ("peer_token", str),
-    "CACHE_MISS_WAITERS": ("miss_waiters", int),
-    "CACHE_PEER_WAITERS": ("peer_waiters", int),
-    "CACHE_HEADER_TIMEOUT_S": ("header_timeout_s", float),
-    "CACHE_IDLE_TIMEOUT_S": ("idle_timeout_s", float),
-    "CACHE_MAX_BLOB_BYTES": ("max_blob_bytes", int),
-    "CAS_SERVER_URL": ("origin_url", str),
-    "CACHE_PEERS": ("peers", _url_list),
-    "CACHE_SELF": ("self_url", str),
-    "CACHE_PEERS_DNS": ("peers_dns", str),
-    "POD_IP": ("pod_ip", str),
-    "POD_NAME": ("pod_name", str),
-    "CACHE_PEERS_DNS_REFRESH_S": ("dns_refresh_s", float),
-    "CACHE_BYTES": ("cache_bytes", int),
-    "CACHE_MAX_ITEM_BYTES": ("max_item_bytes", int),
-    "CACHE_THREADS": ("threads", int),
-    "CACHE_FILL_THREADS": ("fill_threads", int),
-    "CACHE_PEER_TIMEOUT_S": ("peer_timeout_s", float),
-    "CACHE_ORIGIN_TIMEOUT_S": ("origin_timeout_s", float),
-    "CACHE_FETCH_TOTAL_TIMEOUT_S": ("fetch_total_timeout_s", float),
-    "CACHE_PEER_BACKOFF_S": ("peer_max_backoff_s", float),
-    "CACHE_NEGATIVE_TTL_S": ("negative_ttl_s", float),
-    "LOG_LEVEL": ("log_level", str.upper),
-    "CACHE_SERVER": ("server", str),
-}
+    def from_env(cls, environ: Mapping[str, str], args: argparse.Namespace | None = None) -> Config:
+        """Return the Config environ and the flags in args (they win) give; unset: defaults."""
+        return SETTINGS.load(cls, environ, args)
 
 
 def _split_host_port(text: str) -> tuple[str, int]:

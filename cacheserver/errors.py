@@ -10,6 +10,7 @@ LoadError (Exception)
 │       └── OriginTimedOut (+ TimeoutError)
 │                                  504: the owner says the origin did not answer in time
 ├── CorruptBlob (+ ValueError)     502: the bytes do not hash to the key; never cached
+│   └── WrongLength                502: the declared length cannot be the key's blob's
 ├── TooLarge (+ ValueError)        502: the upstream body is over CACHE_MAX_BLOB_BYTES
 └── Overloaded                     503: too many requests wait already; retry after a second
 """
@@ -51,6 +52,10 @@ class CorruptBlob(LoadError, ValueError):
     """CorruptBlob means the bytes received do not hash to the requested digest."""
 
 
+class WrongLength(CorruptBlob):
+    """WrongLength means an upstream declared a length the blob cannot have; nothing was sent."""
+
+
 class TooLarge(LoadError, ValueError):
     """TooLarge means an upstream body went over the blob size limit."""
 
@@ -70,6 +75,7 @@ STATUS: Final[tuple[tuple[type[LoadError], int, str], ...]] = (
     (OriginTimedOut, 504, "the origin did not answer the key's owner in time"),
     (OriginFailed, 502, "the origin is unavailable to the key's owner"),
     (UpstreamTimeout, 504, "the origin did not answer in time"),
+    (WrongLength, 502, "the origin sent a length the blob cannot have"),
     (CorruptBlob, 502, "the origin sent bytes that do not match"),
     (TooLarge, 502, "the blob is larger than this cache serves"),
     (Unavailable, 502, "the origin is unavailable"),

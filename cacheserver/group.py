@@ -12,6 +12,7 @@ from typing import Any, Final
 from cachetools import TTLCache
 
 from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, TooLarge, Unavailable
+from cacheserver.lengths import Oversize
 from cacheserver.lru import ByteLRU
 from cacheserver.malloc import Trimmer
 from cacheserver.origin import Origin
@@ -43,7 +44,7 @@ class _TryOrigin(Exception):
     """_TryOrigin means the key's owner failed: the member loads the key itself."""
 
 
-Filled = tuple[bytes | None, str]  # None: too large to cache, to be streamed
+Filled = tuple[bytes | Oversize, str]  # Oversize: too large to cache, to be streamed
 
 
 class Group:
@@ -134,12 +135,12 @@ class Group:
         else:
             flight, timeout_s = self._peer_fills, self.peer_fill_timeout_s
         (value, source), _shared = flight.do(key, lambda: self._fill(digest, peer), timeout_s)
-        if value is None:
+        if isinstance(value, Oversize):
             # Too large to cache: each caller streams its own copy, never held whole.
-            return self._stream(digest, peer if source == PEER else None), source
+            return self._stream(digest, peer if source == PEER else None, value)
         return value, source
 
-    def _fill(self, digest: Digest, peer: Peer | None) -> tuple[bytes | None, str]:
+    def _fill(self, digest: Digest, peer: Peer | None) -> Filled:
         # Singleflight merges only overlapping loads: one that finished just before
         # this fill started has already cached the value.
         key = digest.hex
@@ -152,37 +153,37 @@ class Group:
         started = time.perf_counter()
         if peer is not None and peer.available():
             try:
-                value = self._from_peer(peer, digest)
+                filled = self._from_peer(peer, digest)
             except _TryOrigin:
                 pass
             else:
-                if value is not None:
+                if isinstance(filled, bytes):
                     # groupcache keeps 1 in 10 of these; keeping every one means a
                     # member pays one round trip per key, and the hot LRU's small
                     # budget still keeps only the recently used.
-                    self._keep(self.hot, key, value)
-                    self._log_fill(digest, PEER, value, started, peer.base_url)
-                return value, PEER
+                    self._keep(self.hot, key, filled)
+                    self._log_fill(digest, PEER, filled, started, peer.base_url)
+                return filled, PEER
         try:
-            value = self._from_origin(digest)
+            filled = self._from_origin(digest)
         except NotFound:
             with self._negative_lock:
                 self._negative[key] = True
             log.info("blob not found", extra={"digest": key})
             raise
-        if value is not None:
+        if isinstance(filled, bytes):
             owned = self.picker.owner(key) is None
-            self._keep(self.main if owned else self.hot, key, value)
-            self._log_fill(digest, MISS, value, started, self.origin.base_url)
-        return value, MISS
+            self._keep(self.main if owned else self.hot, key, filled)
+            self._log_fill(digest, MISS, filled, started, self.origin.base_url)
+        return filled, MISS
 
     def _keep(self, cache: ByteLRU, key: str, value: bytes) -> None:
         """_keep caches a filled value; what it evicted is, now and then, given back to the OS."""
         cache.add(key, value)
         self._trimmer.freed(self.main.evicted_bytes() + self.hot.evicted_bytes())
 
-    def _from_peer(self, peer: Peer, digest: Digest) -> bytes | None:
-        """_from_peer returns the owner's verified value, or None when too large to cache.
+    def _from_peer(self, peer: Peer, digest: Digest) -> bytes | Oversize:
+        """_from_peer returns the owner's verified value, or Oversize when too large to cache.
 
         It raises _TryOrigin when the peer itself failed (or is busy). A 404
         and an origin failure the owner reports are passed on: the owner asked the
@@ -190,7 +191,7 @@ class Group:
         """
         try:
             value = peer.fetch(digest.hex, self.max_item_bytes)
-            if value is not None:
+            if isinstance(value, bytes):
                 self._verify(digest, value, peer.base_url)
         except (NotFound, OriginFailed):
             raise
@@ -211,10 +212,10 @@ class Group:
             extra={"digest": digest.hex, "peer": peer.base_url, "error": str(ex)},
         )
 
-    def _from_origin(self, digest: Digest) -> bytes | None:
+    def _from_origin(self, digest: Digest) -> bytes | Oversize:
         try:
             value = self.origin.fetch(digest.hex, self.max_item_bytes)
-            if value is not None:
+            if isinstance(value, bytes):
                 self._verify(digest, value, self.origin.base_url)
         except (Unavailable, CorruptBlob, TooLarge) as ex:
             self.counters.add("LocalLoadErrs")
@@ -226,30 +227,37 @@ class Group:
         self.counters.add("LocalLoads")
         return value
 
-    def _stream(self, digest: Digest, peer: Peer | None) -> BlobStream:
-        """_stream opens the blob at the owner (falling back to the origin) to pass it on."""
+    def _stream(self, digest: Digest, peer: Peer | None, probe: Oversize) -> tuple[BlobStream, str]:
+        """_stream opens the blob at the owner (falling back to the origin) to pass it on.
+
+        probe is what the size probe found: a length that contradicts it fails here,
+        before any header is sent (lengths.check_length).
+        """
         self.counters.add("Streams")
         if peer is not None:
             try:
-                body = peer.open(digest.hex)
+                body, on_corrupt = peer.open(digest.hex), self._corrupt_stream(peer.base_url, peer)
+                stream = BlobStream(body, digest, on_corrupt, source=peer.base_url, probe=probe)
+                return stream, PEER
             except (NotFound, OriginFailed):
                 raise
-            except Unavailable as ex:
+            except (Unavailable, CorruptBlob) as ex:  # CorruptBlob: a length it cannot mean
                 self._peer_error(peer, digest, ex)
-            else:
-                return BlobStream(body, digest, self._corrupt_stream(peer.base_url, peer))
+        body, source = self.origin.open(digest.hex), self.origin.base_url
         return BlobStream(
-            self.origin.open(digest.hex), digest, self._corrupt_stream(self.origin.base_url)
-        )
+            body, digest, self._corrupt_stream(source), source=source, probe=probe
+        ), MISS
 
-    def _corrupt_stream(self, source: str, peer: Peer | None = None) -> Callable[[int], None]:
-        def corrupt(size: int) -> None:
+    def _corrupt_stream(
+        self, source: str, peer: Peer | None = None
+    ) -> Callable[[CorruptBlob], None]:
+        def corrupt(ex: CorruptBlob) -> None:
             self.counters.add("VerifyErrors")
             if peer is not None:
                 peer.failed()
             log.error(
-                "streamed blob does not match its digest; connection cut",
-                extra={"source": source, "bytes": size},
+                "streamed blob is not the key's; refused or cut short",
+                extra={"source": source, "error": str(ex)},
             )
 
         return corrupt

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cacheserver.lengths import Oversize
 from cacheserver.upstream import Body, Upstream
 
 
@@ -12,8 +13,8 @@ class Origin:
         self._upstream = upstream
         self.base_url = upstream.base_url
 
-    def fetch(self, digest: str, limit: int) -> bytes | None:
-        """Fetch returns the blob's bytes, unverified, or None when it is over limit bytes."""
+    def fetch(self, digest: str, limit: int) -> bytes | Oversize:
+        """Fetch returns the blob's bytes, unverified, or what it said when over limit bytes."""
         return self._upstream.get(f"/cas/{digest}", limit)
 
     def open(self, digest: str) -> Body:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
 
 from cacheserver.errors import Busy, NotFound, OriginFailed, Unavailable, UpstreamTimeout
+from cacheserver.lengths import Oversize
 from cacheserver.ring import Ring
 from cacheserver.routes import PEER_BLOB_PREFIX
 from cacheserver.upstream import Body, Upstream
@@ -46,8 +47,8 @@ class Peer:
         self._retry_at = 0.0
         self._answered_at = -math.inf
 
-    def fetch(self, digest: str, limit: int) -> bytes | None:
-        """Fetch asks the peer for a blob (None: over limit bytes); see Upstream.get."""
+    def fetch(self, digest: str, limit: int) -> bytes | Oversize:
+        """Fetch asks the peer for a blob (Oversize: over limit bytes); see Upstream.get."""
         return self._tracked(lambda: self._upstream.get(PEER_BLOB_PREFIX + digest, limit))
 
     def open(self, digest: str) -> Body:

@@ -49,6 +49,7 @@ class PeerServer:
         header_timeout_s: float,
         idle_timeout_s: float,
         max_waiters: int,
+        max_connections: int = 1024,
     ) -> None:
         self.source = source
         self.host, self.port = host, port
@@ -57,6 +58,8 @@ class PeerServer:
         self.idle_timeout_s = idle_timeout_s
         self.max_waiters = max_waiters
         self.waiting = 0  # touched on the loop's thread only
+        self.max_connections = max_connections
+        self.connections = 0  # the same
         self.pool = ThreadPoolExecutor(max_waiters, thread_name_prefix="peer-request")
         self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -90,19 +93,28 @@ class PeerServer:
             self._thread.join(5)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
+    def admit(self) -> bool:
+        """Admit counts a new connection in, unless max_connections are open already."""
+        if self.connections >= self.max_connections:
+            return False
+        self.connections += 1
+        return True
+
+    def release(self) -> None:
+        """Release counts a closed connection out."""
+        self.connections -= 1
+
     def authorized(self, value: bytes) -> bool:
         """Authorized compares the Authorization header with the token in constant time."""
         return self._expected is None or hmac.compare_digest(value, self._expected)
 
-    def route(self, conn: Connection, method: bytes, url: bytes, auth: bytes) -> None:
-        """Route answers one parsed request on the loop: a hit now, a load from the pool."""
+    def route(self, conn: Connection, method: bytes, url: bytes) -> None:
+        """Route answers one authorized request on the loop: a hit now, a load from the pool."""
         path = url.split(b"?", 1)[0].decode("latin-1")
         if not path.startswith(PEER_BLOB_PREFIX):
             return conn.problem(404, "Not Found", "the peer port serves /_groupcache/ only")
         if method != b"GET":
             return conn.problem(405, "Method Not Allowed", "the peer protocol is GET")
-        if not self.authorized(auth):
-            return conn.problem(403, "Forbidden", "a member's peer token is required")
         try:
             digest = parse_digest(path[len(PEER_BLOB_PREFIX) :])
         except InvalidDigest as ex:

@@ -86,12 +86,13 @@ class BlobResource:
     ) -> None:
         # A Range on a streamed blob is ignored (RFC 9110 allows it): the whole blob
         # must pass through the hash before its last bytes go out.
-        if req.method == "HEAD" or none_match(req.get_header("If-None-Match"), etag(d.hex)):
+        matched = none_match(req.get_header("If-None-Match"), etag(d.hex))
+        if req.method == "HEAD" or matched:
             stream.close()
-            if req.method != "HEAD":
-                resp.status = falcon.HTTP_304
-                resp.set_headers(not_modified_headers(d.hex, source))
-                return
+        if matched:  # HEAD as GET, and as a cached blob or the origin answers
+            resp.status = falcon.HTTP_304
+            resp.set_headers(not_modified_headers(d.hex, source))
+            return
         resp.set_headers(blob_headers(d.hex, stream.length or 0, source))
         resp.delete_header("Accept-Ranges")  # a stream is whole or nothing
         if stream.length is None:

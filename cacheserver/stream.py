@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from cacheserver.errors import CorruptBlob
+from cacheserver.lengths import Oversize, check_length
 from cascommon.digest import Digest
 
 
@@ -23,14 +24,30 @@ class Chunks(Protocol):
 class BlobStream:
     """BlobStream yields an upstream body's chunks while hashing it.
 
-    The last chunk is held back until the whole body hashes to the digest: on a
-    mismatch the stream raises instead, the server cuts the connection short of its
-    length (or of the last chunk), and the client never holds a complete wrong answer.
+    The last chunk is held back until the whole body hashes to the digest (and is as
+    long as declared): on a mismatch the stream raises instead, the server cuts the
+    connection short of its length (or of the last chunk), and the client never holds
+    a complete wrong answer. A declared length that cannot be the blob's (see
+    lengths.check_length against probe, what source said before) raises WrongLength
+    here, before any header is sent, and closes the body.
     """
 
     def __init__(
-        self, body: Chunks, digest: Digest, on_corrupt: Callable[[int], None] | None = None
+        self,
+        body: Chunks,
+        digest: Digest,
+        on_corrupt: Callable[[CorruptBlob], None] | None = None,
+        *,
+        source: str = "",
+        probe: Oversize | None = None,
     ) -> None:
+        try:
+            check_length(digest, body.length, source, probe)
+        except CorruptBlob as ex:
+            body.close()
+            if on_corrupt is not None:
+                on_corrupt(ex)
+            raise
         self.length = body.length
         self._body = body
         self._digest = digest
@@ -53,10 +70,11 @@ class BlobStream:
             if held is not None:
                 yield held
             held = chunk
-        if hasher.hexdigest() != self._digest.hex:
+        if hasher.hexdigest() != self._digest.hex or size != (self.length or size):
+            ex = CorruptBlob(f"{size} streamed bytes are not the blob {self._digest.hex}")
             if self._on_corrupt is not None:
-                self._on_corrupt(size)
-            raise CorruptBlob(f"{size} streamed bytes do not hash to {self._digest.hex}")
+                self._on_corrupt(ex)
+            raise ex
         if held is not None:
             yield held
 

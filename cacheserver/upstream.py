@@ -25,6 +25,7 @@ from cacheserver.errors import (
     Unavailable,
     UpstreamTimeout,
 )
+from cacheserver.lengths import Oversize
 
 # A connect to a live host on a LAN takes well under a second; waiting the whole
 # read timeout for one only delays the fallback.
@@ -88,11 +89,11 @@ class Body:
         finally:
             self.close()
 
-    def read(self, limit: int) -> bytes | None:
-        """Read returns the whole body, or None (and closes it) once it is over limit bytes."""
+    def read(self, limit: int) -> bytes | Oversize:
+        """Read returns the whole body, or (closing it) what it said once it is over limit bytes."""
         if self.length is not None and self.length > limit:
             self.close()
-            return None
+            return Oversize(self._upstream.base_url, self.length, limit)
         chunks: list[bytes] = []
         size = 0
         for chunk in self:
@@ -100,7 +101,7 @@ class Body:
             size += len(chunk)
             if size > limit:
                 self.close()
-                return None
+                return Oversize(self._upstream.base_url, self.length, limit)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def close(self) -> None:
@@ -176,8 +177,8 @@ class Upstream:
             raise Busy(what)
         raise Unavailable(what)
 
-    def get(self, path: str, limit: int | None = None) -> bytes | None:
-        """Get returns the body of a 200 answer, or None when it is over limit bytes."""
+    def get(self, path: str, limit: int | None = None) -> bytes | Oversize:
+        """Get returns the body of a 200 answer, or what it said when it is over limit bytes."""
         return self.open(path).read(self.max_blob_bytes if limit is None else limit)
 
     def close(self) -> None:

@@ -17,16 +17,26 @@ class HealthResource:
 
 
 class ReadyResource:
-    """ReadyResource answers 200 when check() returns None, else 503 with its reason."""
+    """ReadyResource answers 200 when check() returns None, else 503 with its reason.
 
-    def __init__(self, check: Callable[[], str | None]) -> None:
+    writes, when given, is reported in the body ("ok" or why not) and never fails
+    readiness: a server that cannot write but still serves reads stays in rotation.
+    """
+
+    def __init__(
+        self, check: Callable[[], str | None], writes: Callable[[], str | None] | None = None
+    ) -> None:
         self._check = check
+        self._writes = writes
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         reason = self._check()
         if reason is not None:
             raise falcon.HTTPServiceUnavailable(title="Not ready", description=reason)
-        resp.media = {"status": "ready"}
+        if self._writes is None:
+            resp.media = {"status": "ready"}
+            return
+        resp.media = {"status": "ready", "writes": self._writes() or "ok"}
 
 
 class MetricsResource:
@@ -51,9 +61,10 @@ def add_routes(
     app: falcon.App[falcon.Request, falcon.Response],
     registry: CollectorRegistry | None,
     ready: Callable[[], str | None],
+    writes: Callable[[], str | None] | None = None,
 ) -> None:
     """Add_routes mounts /healthz, /readyz and /metrics (a 404 if registry is None) on app."""
     app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(ready))
+    app.add_route("/readyz", ReadyResource(ready, writes))
     metrics = MetricsElsewhere() if registry is None else MetricsResource(registry)
     app.add_route("/metrics", metrics)

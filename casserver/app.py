@@ -1,8 +1,7 @@
-"""The casserver WSGI app: ``create_app(config)`` wires it, ``get_app()`` reads the environment."""
+"""The casserver WSGI app: ``create_app(config)`` wires it from the Config it is given."""
 
 from __future__ import annotations
 
-import os
 from typing import Final
 
 import falcon
@@ -20,6 +19,7 @@ from casserver.recency import Recency
 from casserver.resources import BlobCollection, BlobResource, UploadLimits
 from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
+from casserver.writehealth import WriteHealth
 
 # The data routes; health, readiness and metrics stay open to probes and scrapers.
 GUARDED_ROUTES: Final = frozenset({"/cas/{digest}", "/cas", "/ac/{digest}"})
@@ -49,7 +49,8 @@ def create_app(
         # Alone in this process: count what is on disk now. Under a server the main process
         # does it once for all workers (see lifecycle).
         metrics.storage.add(*store.usage())
-    ingest = Ingest(store, metrics, recency)
+    health_of_writes = WriteHealth(store, metrics)
+    ingest = Ingest(store, metrics, health_of_writes, recency)
 
     auth = TokenAuth(Tokens(config.write_token, config.read_token), GUARDED_ROUTES)
     app: falcon.App[falcon.Request, falcon.Response] = falcon.App(middleware=[metrics.http, auth])
@@ -66,10 +67,6 @@ def create_app(
     exposed = None
     if config.metrics_port is None:
         exposed = exposition_registry(registry, store, config.metrics_dir)
-    health.add_routes(app, exposed, ready=store.check_writable)
+    # Ready while stored blobs can be served; whether writes work is told in the body.
+    health.add_routes(app, exposed, ready=store.check_readable, writes=health_of_writes.check)
     return app
-
-
-def get_app() -> falcon.App[falcon.Request, falcon.Response]:
-    """Get_app builds the app from the environment; it is what gunicorn runs."""
-    return create_app(Config.from_env(os.environ))

@@ -11,6 +11,10 @@ from typing import Final
 _NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+class UnreadableBlob(OSError):
+    """UnreadableBlob is raised for a stored file that exists but cannot be read (answered 500)."""
+
+
 def no_space(exc: OSError) -> bool:
     """No_space reports whether exc means the volume or the quota is full."""
     return exc.errno in _NO_SPACE

@@ -1,4 +1,4 @@
-"""Casserver configuration: one frozen dataclass, read from the environment in one place.
+"""Casserver configuration: one frozen dataclass, loaded by its settings (``settings.py``).
 
 This module imports nothing from prometheus_client: the main process reads it
 before it has chosen where multiprocess metrics live (see ``lifecycle``).
@@ -6,67 +6,20 @@ before it has chosen where multiprocess metrics live (see ``lifecycle``).
 
 from __future__ import annotations
 
-import re
+import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from cascommon.envconfig import ConfigError as ConfigError  # re-exported for callers
-from cascommon.envconfig import check_at_least_one, check_log_level, check_port
-from casserver.budget import BudgetError, ByteBudget
+from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
+from casserver.settings import EVICT_SETTINGS, SETTINGS, VERIFY_SETTINGS
+from casserver.settings import SERVERS as SERVERS
+from casserver.settings import TASK_IMPLS as TASK_IMPLS
 
 GIB: Final = 1 << 30
 MIB: Final = 1 << 20
 KIB: Final = 1 << 10
-
-# Environment variable for each field; __main__ writes flags into the same names.
-ENV: Final = {
-    "host": "CAS_SERVER_HOST",
-    "port": "CAS_SERVER_PORT",
-    "storage_dir": "CAS_STORAGE_DIR",
-    "max_blob_bytes": "CAS_MAX_BLOB_BYTES",
-    "max_ac_bytes": "CAS_MAX_AC_BYTES",
-    "min_free_bytes": "CAS_MIN_FREE_BYTES",
-    "max_bytes": "CAS_MAX_BYTES",
-    "evict_grace_s": "CAS_EVICT_GRACE_S",
-    "body_timeout_s": "CAS_BODY_TIMEOUT_S",
-    "body_min_rate_bps": "CAS_BODY_MIN_RATE_BPS",
-    "body_grace_s": "CAS_BODY_GRACE_S",
-    "max_uploads": "CAS_MAX_UPLOADS",
-    "header_timeout_s": "CAS_HEADER_TIMEOUT_S",
-    "keepalive_s": "CAS_KEEPALIVE_S",
-    "max_connections": "CAS_MAX_CONNECTIONS",
-    "server": "CAS_SERVER",
-    "workers": "CAS_WORKERS",
-    "threads": "CAS_THREADS",
-    "access_log": "CAS_ACCESS_LOG",
-    "log_level": "LOG_LEVEL",
-    "metrics_dir": "PROMETHEUS_MULTIPROC_DIR",
-    "metrics_port": "CAS_METRICS_PORT",
-    "write_token": "CAS_WRITE_TOKEN",
-    "read_token": "CAS_READ_TOKEN",
-    "memory_cache_bytes": "CAS_MEMORY_CACHE_BYTES",
-    "memory_cache_item_bytes": "CAS_MEMORY_CACHE_ITEM_BYTES",
-    "task_impl": "CAS_TASK_IMPL",
-}
-# A token may instead come from a file (a mounted Kubernetes Secret) named by <variable>_FILE.
-FILE_SUFFIX: Final = "_FILE"
-_SECRETS: Final = ("write_token", "read_token")
-
-_TOKEN: Final = re.compile(r"[!-~]+")
-SERVERS: Final = ("granian", "gunicorn")
-TASK_IMPLS: Final = ("rust", "asyncio")
-_FLOATS: Final = frozenset(
-    {"body_timeout_s", "body_grace_s", "header_timeout_s", "keepalive_s", "evict_grace_s"}
-)
-_INTS: Final = frozenset(
-    {"port", "max_blob_bytes", "max_ac_bytes", "min_free_bytes", "workers", "threads"}
-    | {"body_min_rate_bps", "max_uploads", "max_connections", "metrics_port"}
-    | {"memory_cache_bytes", "memory_cache_item_bytes"}
-)
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,93 +79,54 @@ class Config:
     task_impl: str = "rust"
 
     def __post_init__(self) -> None:
-        check_port(ENV["port"], self.port)
-        if self.metrics_port is not None:
-            check_port(ENV["metrics_port"], self.metrics_port)
-            if self.metrics_port == self.port:
-                raise ConfigError(f"{ENV['metrics_port']} must differ from {ENV['port']}")
-        _check_numbers(self)
-        for name, allowed in (("server", SERVERS), ("task_impl", TASK_IMPLS)):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{ENV[name]} must be one of {allowed}, got {getattr(self, name)!r}"
-                )
-        check_log_level(ENV["log_level"], self.log_level)
-        for name in _SECRETS:
-            token = getattr(self, name)
-            if token is not None and not _TOKEN.fullmatch(token):
-                # The message never includes the token itself.
-                raise ConfigError(f"{ENV[name]} must be non-empty printable ASCII without spaces")
+        SETTINGS.check(self)
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ConfigError("CAS_METRICS_PORT must differ from CAS_SERVER_PORT")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Config:
-        """From_env builds a Config from environment variables, defaulting what is unset."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(ENV[f.name])
-            if raw is None or (raw == "" and f.name != "access_log"):
-                continue
-            values[f.name] = _convert(f.name, raw.strip())
-        for name in _SECRETS:
-            path = environ.get(ENV[name] + FILE_SUFFIX, "").strip()
-            if path:
-                if name in values:
-                    raise ConfigError(f"set {ENV[name]} or {ENV[name]}{FILE_SUFFIX}, not both")
-                values[name] = _read_secret(ENV[name] + FILE_SUFFIX, Path(path))
-        return cls(**values)
+    def from_env(cls, environ: Mapping[str, str], args: argparse.Namespace | None = None) -> Config:
+        """Return the Config environ and the flags in args (they win) give; unset: defaults."""
+        return SETTINGS.load(cls, environ, args)
 
 
-def _check_numbers(config: Config) -> None:
-    """Check_numbers raises ConfigError for a size, count or time out of its range."""
-    for name in (
-        "max_blob_bytes", "max_ac_bytes", "workers", "threads", "max_uploads", "max_connections"
-    ):  # fmt: skip
-        check_at_least_one(ENV[name], getattr(config, name))
-    for name in ("body_timeout_s", "keepalive_s"):
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"{ENV[name]} must be positive")
-    if not 0.001 <= config.header_timeout_s <= 60:
-        raise ConfigError(f"{ENV['header_timeout_s']} must be 0.001-60 seconds (granian's range)")
-    if config.max_bytes is not None:
-        try:
-            ByteBudget.parse(config.max_bytes)
-        except BudgetError as exc:
-            raise ConfigError(f"{ENV['max_bytes']}: {exc}") from None
-    for name in (
-        "body_min_rate_bps", "body_grace_s", "min_free_bytes", "evict_grace_s",
-        "memory_cache_bytes", "memory_cache_item_bytes",
-    ):  # fmt: skip
-        if getattr(config, name) < 0:
-            raise ConfigError(f"{ENV[name]} must not be negative")
+@dataclass(frozen=True, slots=True)
+class VerifyConfig:
+    """The settings of ``casserver verify``: which store, and how fast to read it."""
+
+    storage_dir: Path = Path("./cas-data")
+    # Beside running servers: about a third of a disk's sequential reads.
+    rate_mbps: float = 100.0
+    offline: bool = False  # no server uses the store: read at full speed
+
+    def __post_init__(self) -> None:
+        VERIFY_SETTINGS.check(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], args: argparse.Namespace | None = None
+    ) -> VerifyConfig:
+        """Return the VerifyConfig environ and the flags in args (they win) give."""
+        return VERIFY_SETTINGS.load(cls, environ, args)
 
 
-def _read_secret(variable: str, path: Path) -> str:
-    try:
-        # A Secret written with `echo` ends in a newline that is not part of the token.
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{variable}: cannot read {path}: {exc}") from None
+@dataclass(frozen=True, slots=True)
+class EvictConfig:
+    """The settings of ``casserver evict``: which store, and its budget."""
+
+    storage_dir: Path = Path("./cas-data")
+    max_bytes: str | None = None
+    evict_grace_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        EVICT_SETTINGS.check(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], args: argparse.Namespace | None = None
+    ) -> EvictConfig:
+        """Return the EvictConfig environ and the flags in args (they win) give."""
+        return EVICT_SETTINGS.load(cls, environ, args)
 
 
-def _convert(name: str, raw: str) -> Any:
-    if name in ("storage_dir", "metrics_dir"):
-        return Path(raw)
-    if name == "log_level":
-        return raw.upper()
-    if name in ("server", "task_impl"):
-        return raw.lower()
-    if name == "access_log":
-        if raw.lower() not in _TRUE | _FALSE:
-            raise ConfigError(f"{ENV[name]} must be a boolean (1/0, true/false), got {raw!r}")
-        return raw.lower() in _TRUE
-    if name in _FLOATS:
-        try:
-            return float(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV[name]} must be a number of seconds, got {raw!r}") from None
-    if name in _INTS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{ENV[name]} must be an integer, got {raw!r}") from None
-    return raw
+# Settings of a subcommand of their own, listed after the server's in docs/configuration.md.
+MORE_SETTINGS: Final = ((VERIFY_SETTINGS, VerifyConfig()), (EVICT_SETTINGS, EvictConfig()))

@@ -9,6 +9,8 @@ import falcon
 
 from cascommon.digest import InvalidDigest
 from cascommon.ranges import RangeNotSatisfiable
+from casserver.blobfile import UnreadableBlob
+from casserver.blobsize import DamagedBlob
 from casserver.slots import TooManyUploads
 from casserver.storage import StorageFull
 from casserver.upload import (
@@ -36,6 +38,8 @@ STATUS: Final[dict[type[Exception], tuple[int, str]]] = {
     StorageFull: (507, "Insufficient storage"),
     RangeNotSatisfiable: (416, "Range not satisfiable"),
     TooManyUploads: (503, "Too many uploads"),
+    DamagedBlob: (500, "Stored blob damaged"),
+    UnreadableBlob: (500, "Stored blob unreadable"),
 }
 
 

@@ -6,48 +6,50 @@ import argparse
 import json
 import os
 import secrets
-import sys
 import time
 from collections.abc import Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-from casserver.budget import low_watermark
-from casserver.config import ENV, Config, ConfigError
+from casserver.budget import ByteBudget, low_watermark
+from casserver.config import ConfigError, EvictConfig
 from casserver.evictor import REQUEST_NAME, RESULT_NAME, Evictor, EvictorSettings
 from casserver.metrics import EvictionMetrics
+from casserver.settings import EVICT_SETTINGS
 
 WAIT_S: Final = 600.0
 
 
-def main(argv: Sequence[str]) -> None:
-    """Run one pass down to the low watermark and print its result as JSON."""
-    parser = argparse.ArgumentParser(
+def parser() -> argparse.ArgumentParser:
+    """Return ``casserver evict``'s parser."""
+    p = argparse.ArgumentParser(
         prog="casserver evict",
-        description="Evict least recently used blobs down to the low watermark (90% of "
-        "the budget) now. A running casserver's evictor does it; without one, this does.",
+        description="Evict least recently used blobs down to the low watermark (90% of the "
+        "budget) now. A running casserver's evictor does it; without one, this does.",
     )
-    parser.add_argument("--storage", help=f"storage directory (env {ENV['storage_dir']})")
-    parser.add_argument(
-        "--max-bytes", help=f"budget: bytes, 10GiB or 85%% (env {ENV['max_bytes']})"
-    )
-    args = parser.parse_args(argv)
-    overrides = {"storage_dir": args.storage, "max_bytes": args.max_bytes}
-    environ = {**os.environ, **{ENV[k]: v for k, v in overrides.items() if v is not None}}
-    try:
-        settings = EvictorSettings.from_config(Config.from_env(environ))
-    except ConfigError as exc:
-        sys.exit(f"casserver evict: {exc}")
-    if settings is None:
-        sys.exit(f"casserver evict: no budget: set {ENV['max_bytes']} or --max-bytes")
+    EVICT_SETTINGS.add_flags(p, EvictConfig())
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run one pass down to the low watermark, print its result as JSON, return 0."""
+    config = EvictConfig.from_env(os.environ, parser().parse_args(argv))
+    if config.max_bytes is None:
+        raise ConfigError("no budget: set CAS_MAX_BYTES or --max-bytes")
+    if not (config.storage_dir / "sha256").is_dir():
+        raise ConfigError(f"unusable storage path {config.storage_dir}: not a casserver store")
+    budget = ByteBudget.parse(config.max_bytes)
+    settings = EvictorSettings(config.storage_dir, budget, config.evict_grace_s, 0)
     evictor = Evictor(settings, EvictionMetrics(CollectorRegistry()))
     target = low_watermark(evictor.budget_bytes)
     if evictor.try_lock() is not None:
+        # No server holds the lock: this process evicts, with the grace of its environment.
         result = evictor.one_pass(target).to_json()
     else:
         result = _ask(evictor, target)
     print(json.dumps(result))
+    return 0
 
 
 def _ask(evictor: Evictor, target_bytes: int) -> dict[str, object]:
@@ -65,4 +67,4 @@ def _ask(evictor: Evictor, target_bytes: int) -> dict[str, object]:
             continue
         if answer.get("request") == token:
             return answer
-    sys.exit(f"casserver evict: no pass within {WAIT_S:.0f}s (is the evictor stuck?)")
+    raise ConfigError(f"no pass within {WAIT_S:.0f}s (is the evictor stuck?)")

@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from casserver.budget import ByteBudget, low_watermark
-from casserver.config import Config
 from casserver.eviction import PassResult, empty_trash, run_pass
 from casserver.evictscan import scan
 from casserver.journal import JournalReader
@@ -56,14 +56,6 @@ class EvictorSettings:
     budget: ByteBudget
     grace_s: float
     min_free_bytes: int
-
-    @classmethod
-    def from_config(cls, config: Config) -> EvictorSettings | None:
-        """Return the settings, or None when no budget is set (nothing is ever evicted)."""
-        if config.max_bytes is None:
-            return None
-        budget = ByteBudget.parse(config.max_bytes)
-        return cls(config.storage_dir, budget, config.evict_grace_s, config.min_free_bytes)
 
     @property
     def protect_s(self) -> float:
@@ -197,17 +189,20 @@ class Evictor:
         os.replace(tmp, self.dir / RESULT_NAME)
 
 
-def main() -> None:
-    """Run the evictor of the casserver whose environment this process inherited."""
+def main(argv: list[str]) -> None:
+    """Run the evictor: argv is storage, budget, grace, min free bytes, log level.
+
+    ``lifecycle.start_evictor`` passes them from the server's Config (flags included).
+    """
     from prometheus_client import CollectorRegistry
 
     from cascommon import logs
 
-    config = Config.from_env(os.environ)
-    logs.configure(config.log_level)
-    settings = EvictorSettings.from_config(config)
-    if settings is None:
-        return
+    storage, budget, grace_s, min_free_bytes, log_level = argv
+    logs.configure(log_level)
+    settings = EvictorSettings(
+        Path(storage), ByteBudget.parse(budget), float(grace_s), int(min_free_bytes)
+    )
     registry = CollectorRegistry()
     evictor = Evictor(settings, EvictionMetrics(registry))
     try:
@@ -217,4 +212,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from cascommon.digest import SHA1, SHA256, Digest
 from casserver.metrics import Metrics
 from casserver.recency import Recency
-from casserver.storage import BlobStore, storage_error
+from casserver.storage import BlobStore, StorageFull, storage_error
 from casserver.upload import Body, DigestMismatch, UploadError, receive
+from casserver.writehealth import WriteHealth
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,16 @@ class Stored:
 class Ingest:
     """Ingest streams, verifies and commits uploads into a BlobStore, counting them."""
 
-    def __init__(self, store: BlobStore, metrics: Metrics, recency: Recency | None = None) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        metrics: Metrics,
+        health: WriteHealth,
+        recency: Recency | None = None,
+    ) -> None:
         self._store = store
         self._metrics = metrics
+        self._health = health
         self._recency = recency
 
     def put(self, body: Body, digest: Digest) -> Stored:
@@ -39,20 +47,22 @@ class Ingest:
         (400) whether or not the name is stored, so a client never learns that a wrong
         upload succeeded.
         """
-        size = self._store.size(digest)
-        if size is not None and self._recency is not None and not self._store.touch(digest):
+        stored = self._store.stored(digest)
+        if stored is not None and self._recency is not None and not self._store.touch(digest):
             # Touched before the answer, so the evictor keeps it (see eviction); gone
             # already, it is stored anew.
-            size = None
-        if size is not None:
+            stored = None
+        if stored is not None and stored.intact:
             try:
                 self._check(body, digest)
             except UploadError as exc:
                 self._metrics.upload_failures.labels(exc.reason).inc()
                 raise
-            log.info("blob already stored", extra={"digest": digest.hex, "size": size})
-            return Stored(digest.hex, size, False)
-        return self._store_new(body, digest)
+            log.info("blob already stored", extra={"digest": digest.hex, "size": stored.size})
+            return Stored(digest.hex, stored.size, False)
+        # Absent, or a file whose size was not recorded or no longer matches: the body is
+        # kept, and commit replaces a file of another size (the blob's other name too).
+        return self._store_new(body, digest, repair=stored is not None)
 
     def _check(self, body: Body, digest: Digest) -> None:
         hasher, received = digest.hasher(), 0
@@ -71,10 +81,26 @@ class Ingest:
         """Post stores body under the SHA-256 the server computes."""
         return self._store_new(body, None)
 
-    def _store_new(self, body: Body, expected: Digest | None) -> Stored:
+    def _store_new(self, body: Body, expected: Digest | None, *, repair: bool = False) -> Stored:
+        try:
+            stored = self._write(body, expected, repair)
+        except StorageFull:
+            raise
+        except OSError as exc:
+            self._health.failed(
+                f"storage {self._store.root} is not writable: {exc.strerror or exc}"
+            )
+            raise
+        self._health.ok()
+        return stored
+
+    def _write(self, body: Body, expected: Digest | None, repair: bool) -> Stored:
         started = time.perf_counter()
         self._store.reserve(body.expected_bytes)
-        algorithms = {SHA256} | ({expected.algorithm} if expected else set())
+        # A repair also names the blob's other digest, whose link holds the damaged file too.
+        algorithms = (
+            {SHA256} | ({expected.algorithm} if expected else set()) | ({SHA1} if repair else set())
+        )
         temp = self._store.create_temp()
         try:
             with temp:
@@ -91,7 +117,10 @@ class Ingest:
                         f"{received.hexdigests[expected.algorithm]}, not {expected.hex}"
                     )
                 aliases = [expected] if expected is not None and expected.algorithm == SHA1 else []
-                new_names = self._store.commit(temp, sha256, aliases)
+                repairs = (
+                    [Digest(SHA1, received.hexdigests[SHA1])] if repair and not aliases else []
+                )
+                new_names = self._store.commit(temp, sha256, aliases, repairs)
         except UploadError as exc:
             self._metrics.upload_failures.labels(exc.reason).inc()
             raise

@@ -8,6 +8,7 @@ progress, and the storage gauges are counted once.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 import re
@@ -16,40 +17,96 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from casserver.config import ENV, Config
+from casserver.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
-_METRICS_ENV = ENV["metrics_dir"]
+# prometheus_client's multiprocess mode reads it in every worker, which inherits it.
+METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+_LOCK: Final = ".casserver.lock"
 
 
-def prepare_metrics_dir(environ: MutableMapping[str, str], config: Config) -> tuple[Path, bool]:
-    """Prepare_metrics_dir points prometheus_client's multiprocess mode at an empty directory.
+@dataclass(frozen=True, slots=True)
+class MetricsDir:
+    """The metrics directory this casserver holds, and whether it chose it (and removes it)."""
 
-    It returns the directory and whether casserver chose it (and so removes it at exit).
+    path: Path
+    owned: bool
+    lock_fd: int  # an exclusive flock on a file inside: held while this casserver runs
+
+    def release(self) -> None:
+        """Remove the directory if this casserver chose it, then let the lock go."""
+        if self.owned:
+            shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self.lock_fd)
+
+
+def prepare_metrics_dir(config: Config) -> MetricsDir:
+    """Point prometheus_client's multiprocess mode at an empty directory only this one uses.
+
     Its own choice is named after the listen address, not random: a server killed
     before it could clean up leaves one directory that its successor on the same
-    address reuses, rather than one more per crash. It must run before
-    prometheus_client is first imported, which picks in-process or file values then.
+    address reuses, rather than one more per crash. A directory another live casserver
+    holds (its lock) is never emptied or removed: a configured one is an error, a chosen
+    one is replaced by a fresh one. It must run before prometheus_client is first
+    imported, which picks in-process or file values then.
     """
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before its multiprocess directory")
-    configured = environ.get(_METRICS_ENV)
-    owned = not configured
-    if configured:
-        path = Path(configured)
+    owned = config.metrics_dir is None
+    if config.metrics_dir is not None:
+        path = config.metrics_dir
     else:
         name = re.sub(r"[^0-9A-Za-z.]+", "_", f"{config.host}-{config.port}")
         path = Path(tempfile.gettempdir()) / f"casserver-metrics-{name}"
-        environ[_METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(path)
+        if lock_fd is None and owned:
+            path = Path(tempfile.mkdtemp(prefix=f"{path.name}-"))
+            lock_fd = _lock(path)
+    except OSError as exc:
+        raise ConfigError(f"{METRICS_ENV}: cannot use {path}: {exc.strerror or exc}") from None
+    if lock_fd is None:
+        raise ConfigError(f"{METRICS_ENV}: {path} is in use by another casserver")
     for stale in path.glob("*.db"):  # a previous run's samples would be summed in
         stale.unlink()
-    return path, owned
+    os.environ[METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
+    return MetricsDir(path, owned, lock_fd)
+
+
+def _lock(path: Path) -> int | None:
+    """Return a descriptor holding path's lock, or None when another process holds it."""
+    fd = os.open(path / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def start(config: Config) -> tuple[Config, MetricsDir]:
+    """Prepare metrics, storage and the metrics port in the main process, before any worker.
+
+    It returns the config with the metrics directory chosen, and that directory, which
+    the caller releases when the server has stopped.
+    """
+    metrics_dir = prepare_metrics_dir(config)
+    config = dataclasses.replace(config, metrics_dir=metrics_dir.path)
+    try:
+        prepare_storage(config)
+        start_evictor(config)
+        start_metrics_port(config)
+    except BaseException:
+        metrics_dir.release()
+        raise
+    stop_signals_default_after_fork()
+    return config, metrics_dir
 
 
 def prepare_storage(config: Config) -> None:
@@ -74,26 +131,17 @@ def prepare_storage(config: Config) -> None:
     )
 
 
-def start_evictor(config: Config) -> subprocess.Popen[bytes] | None:
+def start_evictor(config: Config) -> None:
     """Start this server's evictor process when a budget is set (see ``evictor``).
 
-    It inherits the environment (flags are written into it) and the metrics directory,
-    and ends by itself when this process is gone.
+    It inherits the metrics directory through the environment, and ends by itself when
+    this process is gone.
     """
     if config.max_bytes is None:
-        return None
-    return subprocess.Popen([sys.executable, "-m", "casserver.evictor"])
-
-
-def stop_evictor(evictor: subprocess.Popen[bytes] | None) -> None:
-    """Stop the evictor started by start_evictor, if any."""
-    if evictor is not None and evictor.poll() is None:
-        evictor.terminate()
-        try:
-            evictor.wait(5)
-        except subprocess.TimeoutExpired:
-            evictor.kill()
-            evictor.wait()
+        return
+    argv = [str(config.storage_dir), config.max_bytes, str(config.evict_grace_s)]
+    argv += [str(config.min_free_bytes), config.log_level]
+    subprocess.Popen([sys.executable, "-m", "casserver.evictor", *argv])
 
 
 def start_metrics_port(config: Config) -> None:
@@ -115,23 +163,6 @@ def start_metrics_port(config: Config) -> None:
     MetricsPort(registry, config.host, config.metrics_port).start()
 
 
-def remove_metrics_dir(path: Path) -> None:
-    """Remove_metrics_dir deletes the metrics directory casserver chose."""
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def on_starting(server: Any) -> None:
-    """On_starting (gunicorn) prepares metrics and storage before workers start."""
-    config = Config.from_env(os.environ)
-    path, owned = prepare_metrics_dir(os.environ, config)
-    if owned:
-        server.cas_owned_metrics_dir = path
-    prepare_storage(config)
-    server.cas_evictor = start_evictor(dataclasses.replace(config, metrics_dir=path))
-    start_metrics_port(dataclasses.replace(config, metrics_dir=path))
-    stop_signals_default_after_fork()
-
-
 def stop_signals_default_after_fork() -> None:
     """Stop_signals_default_after_fork lets SIGTERM and SIGINT end a worker still booting.
 
@@ -149,15 +180,7 @@ def _default_stop_signals() -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Child_exit (gunicorn) drops a dead worker's live gauges from the shared metrics."""
+    """Drop a dead gunicorn worker's live gauges from the shared metrics."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-
-
-def on_exit(server: Any) -> None:
-    """On_exit (gunicorn) stops the evictor and removes the metrics directory casserver chose."""
-    stop_evictor(getattr(server, "cas_evictor", None))
-    path = getattr(server, "cas_owned_metrics_dir", None)
-    if path is not None:
-        remove_metrics_dir(path)

@@ -126,6 +126,22 @@ class Metrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.read_errors = Counter(
+            "blob_read_errors",
+            "Reads answered 500 instead of a stored file that is not its blob: a size other "
+            "than committed (size), bytes not hashing to the name (hash), or unreadable.",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.storage_writable = Gauge(
+            "storage_writable",
+            "1 while uploads can be written to the storage volume, 0 since one could not.",
+            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.storage_writable.set(1)
         self.upload_failures = Counter(
             "upload_verification_failures",
             "Uploads refused because their bytes did not check out, by reason.",

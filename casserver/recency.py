@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 EVICT_DIR: Final = "evict"
 JOURNAL_DIR: Final = "journal"
-FLUSH_S: Final = 0.1
+FLUSH_S: Final = 0.05
 # Hot blobs are touched again at most this often (a tenth of the grace, at most a minute).
 MAX_RETOUCH_S: Final = 60.0
 # A journal segment is left for a new one past this size; the evictor removes old ones.

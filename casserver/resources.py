@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import falcon
 
-from cascommon.blobheaders import CACHE_CONTROL, OCTET_STREAM, etag, none_match
 from cascommon.digest import Digest, parse_digest
-from cascommon.ranges import RangeNotSatisfiable, if_range_allows, parse_range
+from cascommon.ranges import RangeNotSatisfiable
+from casserver.blobfile import UnreadableBlob
+from casserver.blobsize import DamagedBlob
+from casserver.getplan import Prebuilt, decide
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
 from casserver.recency import Recency
@@ -48,50 +50,45 @@ class BlobResource:
         self._limits = limits
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
-        d = _parse(req, digest)
-        blob = self._store.open(d)
+        self._render(req, resp, _parse(req, digest), "GET")
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
+        self._render(req, resp, _parse(req, digest), "HEAD")
+
+    def _render(self, req: falcon.Request, resp: falcon.Response, d: Digest, method: str) -> None:
+        """Render answers the plan ``getplan.decide`` makes, as the fast path does."""
+        try:
+            blob = self._store.open(d)
+        except (DamagedBlob, UnreadableBlob) as exc:
+            self._metrics.read_errors.labels(getattr(exc, "reason", "unreadable")).inc()
+            raise
         if blob is None:
             raise _not_found(d)
-        self._used(d)
-        tag = _validators(resp, d)
-        if none_match(req.get_header("If-None-Match"), tag):
-            blob.close()
-            resp.status = falcon.HTTP_304
-            return
-        length = blob.size
+        if self._recency is not None:
+            self._recency.read(str(self._store.path(d)))
+        prebuilt = Prebuilt(d.hex, blob.size)
         try:
-            if if_range_allows(req.get_header("If-Range"), tag):
-                byte_range = parse_range(req.get_header("Range"), blob.size)
-                if byte_range is not None:
-                    blob.window(byte_range.start, byte_range.length)
-                    length = byte_range.length
-                    resp.status = falcon.HTTP_206
-                    resp.set_header("Content-Range", byte_range.content_range)
+            plan = decide(
+                method,
+                prebuilt,
+                req.get_header("If-None-Match"),
+                req.get_header("If-Range"),
+                req.get_header("Range"),
+            )
         except RangeNotSatisfiable:
             blob.close()
             # An error must not be kept by shared caches for a year like the blob.
-            resp.delete_header("Cache-Control")
+            resp.set_header("ETag", prebuilt.tag)
+            resp.set_header("Accept-Ranges", "bytes")
             raise
-        resp.content_type = OCTET_STREAM
-        resp.set_stream(blob, length)
-        self._metrics.sent_bytes.inc(length)
-
-    def on_head(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
-        d = _parse(req, digest)
-        size = self._store.size(d)
-        if size is None:
-            raise _not_found(d)
-        self._used(d)
-        tag = _validators(resp, d)
-        if none_match(req.get_header("If-None-Match"), tag):
-            resp.status = falcon.HTTP_304
+        resp.status = plan.status
+        for name, value in plan.headers:
+            resp.set_header(name, value)
+        if not plan.has_body or method != "GET":
+            blob.close()
             return
-        resp.content_type = OCTET_STREAM
-        resp.content_length = size
-
-    def _used(self, d: Digest) -> None:
-        if self._recency is not None:
-            self._recency.read(str(self._store.path(d)))
+        resp.stream = blob.window(plan.start, plan.length)
+        self._metrics.sent_bytes.inc(plan.length)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, digest: str) -> None:
         d = _parse(req, digest)
@@ -124,14 +121,6 @@ def _parse(req: falcon.Request, digest: str) -> Digest:
 
 def _not_found(d: Digest) -> falcon.HTTPNotFound:
     return falcon.HTTPNotFound(title="Blob not found", description=f"no blob {d.algorithm}:{d.hex}")
-
-
-def _validators(resp: falcon.Response, d: Digest) -> str:
-    tag = etag(d.hex)
-    resp.set_header("ETag", tag)
-    resp.set_header("Cache-Control", CACHE_CONTROL)
-    resp.set_header("Accept-Ranges", "bytes")
-    return tag
 
 
 def _answer(resp: falcon.Response, stored: Stored) -> None:

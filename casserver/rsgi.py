@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from wsgiref.types import WSGIApplication, WSGIEnvironment
 from prometheus_client import CollectorRegistry
 
 from cascommon import logs
+from cascommon.problem import PROBLEM_JSON, problem_body
 from casserver.app import create_app
 from casserver.auth import Tokens
 from casserver.blobcache import BlobCache
@@ -33,6 +33,7 @@ from casserver.recency import Recency
 from casserver.storage import BlobStore
 
 access_log = logging.getLogger("casserver.access")
+error_log = logging.getLogger("casserver.errors")
 
 _BODY_METHODS: Final = frozenset({"PUT", "POST", "PATCH"})
 _SPECIAL: Final = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
@@ -70,10 +71,22 @@ class RsgiFront:
             return
         # The clock is read only for the access log: FastGet times itself.
         started = time.perf_counter() if self._log_access else 0.0
-        if self._fast.serve(scope, protocol):
-            if self._log_access:
-                _log(scope, protocol_status(scope), started)
-            return
+        try:
+            status = self._fast.serve(scope, protocol) or await self._falcon(scope, protocol)
+        except Exception:
+            # Granian would answer a bare 500 and print a traceback: answer as every error.
+            error_log.exception("unhandled error", extra={"method": scope.method, "route": "rsgi"})
+            status = 500
+            body = problem_body(500, "Internal Server Error", "unexpected server error")
+            headers = [("content-type", PROBLEM_JSON), ("content-length", str(len(body)))]
+            try:
+                protocol.response_bytes(500, headers, body)
+            except Exception:  # an answer was already started: nothing to add
+                pass
+        if self._log_access:
+            _log(scope, status, started)
+
+    async def _falcon(self, scope: Any, protocol: Any) -> int:
         loop = asyncio.get_running_loop()
         if scope.method in _BODY_METHODS:
             body: Any = BodyReader(protocol.__aiter__(), loop, self._rules)
@@ -83,13 +96,7 @@ class RsgiFront:
         environ = wsgi_environ(scope, body)
         status, headers, data = await loop.run_in_executor(pool, call_wsgi, self._app, environ)
         protocol.response_bytes(status, headers, data)
-        if self._log_access:
-            _log(scope, status, started)
-
-
-def protocol_status(scope: Any) -> int:
-    """Protocol_status is what FastGet answered, as far as the access log cares."""
-    return 304 if scope.headers.get("if-none-match") else 200
+        return status
 
 
 def _log(scope: Any, status: int, started: float) -> None:
@@ -179,8 +186,3 @@ def load(config: Config) -> RsgiFront:
     """Load builds the front in a granian worker, with JSON logs."""
     logs.configure(config.log_level)
     return create_front(config)
-
-
-def get_app() -> RsgiFront:
-    """Get_app builds the front from the environment (``granian --interface rsgi``)."""
-    return load(Config.from_env(os.environ))

@@ -9,7 +9,9 @@ Layout under the root::
 
 A blob appears under its name only through ``os.link`` of a complete, fsynced temp
 file, followed by an fsync of the directory, so a crash leaves either the whole blob
-or nothing. ``link`` never replaces, so a stored blob is never rewritten. That holds
+or nothing. ``link`` never replaces, so a stored blob is never rewritten; the one
+exception is a file found damaged (not the size recorded at commit), which a verified
+upload of the same blob replaces by an atomic rename. That holds
 for several servers on one shared volume too: link is atomic on the file server, the
 loser of two links of one name gets EEXIST (the blob is there), and NFS and CephFS make
 a link durable before they answer it.
@@ -20,19 +22,31 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import stat
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from cascommon.digest import SHA1, SHA256, Digest
-from casserver.blobfile import BlobFile, TempBlob, fsync_dir, no_space
+from casserver import blobsize
+from casserver.blobfile import BlobFile, TempBlob, UnreadableBlob, fsync_dir, no_space
+from casserver.blobsize import DamagedBlob
 from casserver.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 TMP_DIR: Final = "tmp"
+# Non-blocking: a FIFO put under a blob's name must not hang a thread.
+_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """StoredFile is the file under a blob's name: its size, and whether that is as committed."""
+
+    size: int
+    intact: bool
 
 
 class StorageFull(OSError):
@@ -47,6 +61,7 @@ class BlobStore:
         self.tmp_dir = root / TMP_DIR
         self.min_free_bytes = min_free_bytes
         self._durable_dirs: set[Path] = set()
+        self._warned_xattrs = False
         self._workspace = Workspace(self.tmp_dir)
         for d in (self.tmp_dir, root / SHA256, root / SHA1):
             d.mkdir(parents=True, exist_ok=True)
@@ -56,14 +71,22 @@ class BlobStore:
         return self.root / digest.algorithm / digest.hex[:2] / digest.hex
 
     def size(self, digest: Digest) -> int | None:
-        """Size returns the stored blob's size in bytes, or None when it is absent."""
-        try:
-            st = os.stat(self.path(digest))
-        except FileNotFoundError:
+        """Size returns the stored blob's checked size in bytes, or None when it is absent."""
+        blob = self.open(digest)
+        if blob is None:
             return None
-        if not stat.S_ISREG(st.st_mode):
-            raise _not_a_file()
-        return st.st_size
+        with blob:
+            return blob.size
+
+    def stored(self, digest: Digest) -> StoredFile | None:
+        """Stored describes the file under digest's name as it is, damaged or not; None: absent."""
+        fd = self._open_fd(digest)
+        if fd is None:
+            return None
+        try:
+            return StoredFile(os.fstat(fd).st_size, blobsize.intact(fd))
+        finally:
+            os.close(fd)
 
     def touch(self, digest: Digest) -> bool:
         """Mark digest's blob as used now (see ``recency``); False when it is absent."""
@@ -74,22 +97,30 @@ class BlobStore:
         return True
 
     def open(self, digest: Digest) -> BlobFile | None:
-        """Open returns the blob ready to read, or None when it is absent."""
-        try:
-            fd = os.open(self.path(digest), os.O_RDONLY)
-        except FileNotFoundError:
+        """Open returns the blob ready to read, or None when it is absent.
+
+        It raises DamagedBlob or UnreadableBlob before any header is sent, or the read
+        would fail (or lie) mid-answer.
+        """
+        fd = self._open_fd(digest)
+        if fd is None:
             return None
         try:
-            blob = BlobFile(fd)
-        except BaseException:
+            blobsize.blob_size(fd, digest.hex)
+            return BlobFile(fd)
+        except OSError as exc:
             os.close(fd)
-            raise
-        if not blob.regular:
-            # Not something casserver wrote (a directory, a device): refuse it before any
-            # header is sent, or the read fails mid-answer and the client gets a cut body.
-            blob.close()
-            raise _not_a_file()
-        return blob
+            if isinstance(exc, UnreadableBlob | DamagedBlob):
+                raise
+            raise UnreadableBlob(exc.errno, f"stored file of {digest.hex}: {exc.strerror}") from exc
+
+    def _open_fd(self, digest: Digest) -> int | None:
+        try:
+            return os.open(self.path(digest), _OPEN_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise UnreadableBlob(exc.errno, f"stored file of {digest.hex}: {exc.strerror}") from exc
 
     def free_bytes(self) -> int:
         """Free_bytes is the space an unprivileged writer may still use on the volume."""
@@ -102,28 +133,51 @@ class BlobStore:
             raise StorageFull(errno.ENOSPC, "not enough free space on the storage volume")
 
     def create_temp(self) -> TempBlob:
-        """Create_temp opens a new temp file for an upload on the storage volume."""
+        """Create_temp opens a new temp file for an upload on the storage volume.
+
+        A workspace that vanished (the volume wiped and re-created under a running
+        server) is claimed anew, so writes recover by themselves.
+        """
         try:
-            fd, name = tempfile.mkstemp(prefix="upload-", dir=self._workspace.directory())
+            try:
+                fd, name = tempfile.mkstemp(prefix="upload-", dir=self._workspace.directory())
+            except FileNotFoundError:
+                workspace = self._workspace.reclaim()
+                fd, name = tempfile.mkstemp(prefix="upload-", dir=workspace)
         except OSError as exc:
             raise storage_error(exc) from exc
         return TempBlob(fd, Path(name))
 
     def commit(
-        self, temp: TempBlob, sha256_hex: str, aliases: Iterable[Digest] = ()
+        self,
+        temp: TempBlob,
+        sha256_hex: str,
+        aliases: Iterable[Digest] = (),
+        repairs: Iterable[Digest] = (),
     ) -> frozenset[str]:
         """Commit links a verified temp file in under its SHA-256 and aliases, then removes it.
 
-        It returns the algorithms whose names are new. The temp file is gone afterwards
+        It returns the algorithms whose names are new or were repaired. A name already
+        holding a file of another size (damaged: the temp file was verified) is replaced
+        atomically by rename; so is each of repairs, which is never created. The size
+        is recorded on the file first (``blobsize``). The temp file is gone afterwards
         whatever happens.
         """
         try:
+            assert temp.fd is not None, "commit after abort"
+            if not blobsize.record(temp.fd, temp.size) and not self._warned_xattrs:
+                self._warned_xattrs = True
+                log.warning(
+                    "storage keeps no user xattrs: sizes are not checked on serve, run verify",
+                    extra={"storage": str(self.root)},
+                )
             temp.sync()
             self.reserve(0)
+            named = [(d, True) for d in (Digest(SHA256, sha256_hex), *aliases)]
             return frozenset(
                 digest.algorithm
-                for digest in (Digest(SHA256, sha256_hex), *aliases)
-                if self._link(temp.path, self.path(digest))
+                for digest, create in (*named, *((d, False) for d in repairs))
+                if self._link(temp, self.path(digest), create)
             )
         except OSError as exc:
             raise storage_error(exc) from exc
@@ -135,17 +189,46 @@ class BlobStore:
         if fanout not in self._durable_dirs:
             # A fan-out directory another thread or worker just made may not be durable
             # yet: fsync its parent once per process before acknowledging a blob in it.
+            # Never the root itself: a missing root is an unmounted volume, not ours to make.
+            fanout.parent.mkdir(exist_ok=True)
             fanout.mkdir(exist_ok=True)
             fsync_dir(fanout.parent)
             self._durable_dirs.add(fanout)
 
-    def _link(self, source: Path, target: Path) -> bool:
-        self.ensure_dir(target.parent)
+    def _link(self, temp: TempBlob, target: Path, create: bool, retry: bool = True) -> bool:
         try:
-            os.link(source, target)
-        except FileExistsError:
-            return False  # stored before, or by a concurrent upload of the same bytes
+            if not create:
+                return target.exists() and self._repair(temp, target)
+            self.ensure_dir(target.parent)
+            try:
+                os.link(temp.path, target)
+            except FileExistsError:
+                # Stored before, or by a concurrent upload of the same bytes; or damaged.
+                return self._repair(temp, target)
+        except FileNotFoundError:
+            if not (create and retry):
+                raise
+            # The volume was wiped under us: fan-out directories known durable are gone.
+            self._durable_dirs.clear()
+            return self._link(temp, target, create, retry=False)
         fsync_dir(target.parent)
+        return True
+
+    def _repair(self, temp: TempBlob, target: Path) -> bool:
+        """Replace target by temp's verified bytes when its size says it is damaged."""
+        try:
+            if os.stat(target).st_size == temp.size:
+                return False  # the same size as verified bytes: today's answer stands
+        except FileNotFoundError:
+            return False
+        side = temp.path.with_name(temp.path.name + ".repair")
+        os.link(temp.path, side)
+        try:
+            os.replace(side, target)  # atomic: readers see the old file or the new one
+        finally:
+            side.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+        log.warning("damaged blob replaced by a verified upload", extra={"path": str(target)})
         return True
 
     def sweep(self) -> int:
@@ -163,17 +246,25 @@ class BlobStore:
         return blobs, total
 
     def check_writable(self) -> str | None:
-        """Check_writable returns None if a file can be created on the volume, else why not."""
+        """Check_writable returns None if an upload could be written now, else why not.
+
+        It re-creates a wiped layout (never the root), as the next upload would.
+        """
         try:
-            with tempfile.TemporaryFile(prefix="ready-", dir=self.tmp_dir):
-                return None
+            for d in (self.tmp_dir, self.root / SHA256, self.root / SHA1):
+                d.mkdir(exist_ok=True)
+            self.create_temp().abort()
+            return None
         except OSError as exc:
             return f"storage {self.root} is not writable: {exc.strerror or exc}"
 
-
-def _not_a_file() -> OSError:
-    # A blob's path holds something casserver never writes there (a directory, a device).
-    return OSError(errno.EISDIR, "the blob's path is not a regular file")
+    def check_readable(self) -> str | None:
+        """Check_readable returns None if stored blobs can be served, else why not."""
+        try:
+            os.listdir(self.root)  # its layout is re-created on demand; the root is the volume
+            return None
+        except OSError as exc:
+            return f"storage {self.root} is not readable: {exc.strerror or exc}"
 
 
 def storage_error(exc: OSError) -> OSError:

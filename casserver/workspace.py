@@ -50,6 +50,14 @@ class Workspace:
         assert self.owner is not None
         return self.tmp_dir / self.owner
 
+    def reclaim(self) -> Path:
+        """Reclaim claims a new workspace after this one vanished (its volume was wiped)."""
+        if self._lock_fd is not None and self._pid == os.getpid():
+            os.close(self._lock_fd)
+        self.owner, self._lock_fd = None, None
+        self.tmp_dir.mkdir(exist_ok=True)  # never the root: a missing root is no volume
+        return self.directory()
+
     def _claim(self) -> None:
         while True:
             owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"

@@ -27,6 +27,7 @@ from loadclient.pool import Pool
 from loadclient.recorder import Recorder
 from loadclient.result import TIMEOUT
 from loadclient.series import interval_for
+from loadclient.stages import StagedPacer
 from loadclient.timer import Timer, make_timer
 from loadclient.warmup import open_warm
 from loadclient.workload import Targeter
@@ -42,7 +43,9 @@ class Attacker:
 
     def __init__(self, plan: Plan, metrics: Metrics | None = None) -> None:
         self.plan = plan
-        self.pacer = ConstantPacer(plan.rate, plan.duration_ns)
+        self.pacer: ConstantPacer | StagedPacer = (
+            StagedPacer(plan.stages) if plan.stages else ConstantPacer(plan.rate, plan.duration_ns)
+        )
         self.metrics = metrics or Metrics(interval_for(plan.duration_ns))
         self.metrics.pool_limit = plan.max_connections
         self.recorder = Recorder(plan.base_url, self.metrics)
@@ -54,7 +57,7 @@ class Attacker:
         self.stride = plan.workers * plan.shards
         self.next_hit = plan.shard + plan.shards * plan.worker
         self.total_hits = self.pacer.total_hits()
-        self.closed_model = plan.rate.freq == 0
+        self.closed_model = plan.rate.freq == 0 and not plan.stages
         self._done: asyncio.Future[None] | None = None
         self._sending = True
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,6 +109,16 @@ class Attacker:
         self.metrics.interrupted = True
         self._sending = False
         self.recorder.dropped(len(self.queue))  # due, never sent: vegeta would not send them
+        self.queue.clear()
+        self._maybe_done()
+
+    def stop_early(self, why: str) -> None:
+        """Stop_early ends sending once a capacity step is decided (why: stoprule's verdict).
+
+        Requests in flight finish or time out; queued ones are not sent, nor counted dropped.
+        """
+        self.metrics.stopped_early = why
+        self._sending = False
         self.queue.clear()
         self._maybe_done()
 

@@ -15,7 +15,7 @@ from typing import Protocol, cast
 import httptools
 
 from loadclient.exchange import Exchange
-from loadclient.response import HEAD_END, Framer
+from loadclient.response import HEAD_END, Framer, interim, skip_interim
 from loadclient.result import PROTOCOL
 
 _MAX_HEAD_BYTES = 64 * 1024  # a warm-up answer's header block longer than this is garbage
@@ -61,6 +61,9 @@ class Connection(asyncio.BufferedProtocol):
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: Exchange | None = None
         self.end = 0  # bytes in reads.buf from the current read
+        # Where in the current read the answer's header block starts: past interim answers.
+        self.head_at = 0
+        self.interim = False  # the parser is in a 1xx answer, which ends no exchange
         self.sends = 0
         self.closed = False
         self.lost = False  # the end of the connection was handled (once, whoever saw it first)
@@ -122,18 +125,20 @@ class Connection(asyncio.BufferedProtocol):
         if ex is not None and ex.in_body:
             ex.body(reads.buf, reads.view, 0, nbytes)  # before parsing: it may end the message
         self.end = nbytes
+        self.head_at = 0
         try:
             self.parser.feed_data(reads.view[:nbytes])
         except httptools.HttpParserError as exc:
             self.abort_with(PROTOCOL, f"invalid HTTP response: {exc}")
             return
         if ex is not None and not ex.in_body and ex is self.exchange:
-            ex.head += reads.view[:nbytes]  # the header block continues in the next read
+            ex.head += reads.view[self.head_at : nbytes]  # the block continues in the next read
 
     def _warm_read(self, nbytes: int) -> None:
         head, warming = self.warm_head, self.warming
         assert warming is not None
         head += self.reads.view[:nbytes]
+        del head[: skip_interim(head)]  # 100 Continue, 103 Early Hints: the answer follows
         end = head.find(HEAD_END)
         if end < 0 and len(head) <= _MAX_HEAD_BYTES:
             return
@@ -158,21 +163,35 @@ class Connection(asyncio.BufferedProtocol):
         ex = self.exchange
         if ex is None:
             return
-        reads, end = self.reads, self.end
+        reads, end, start = self.reads, self.end, self.head_at
         buf = reads.buf
+        status = self.parser.get_status_code()
+        if interim(status):
+            self._interim(ex, start, end)
+            return
         if ex.head:
-            joined = ex.head + reads.view[:end]
+            joined = ex.head + reads.view[start:end]
             offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(joined, len(joined))
-            offset -= len(ex.head)
+            offset += start - len(ex.head)
             ex.head = b""
         else:
-            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(buf, end)
-        ex.status = self.parser.get_status_code()
+            offset, ex.cache, ex.chunked, ex.length = reads.framer.framing(buf, end, start)
+        ex.status = status
         ex.in_body = True
         ex.until_close = not ex.chunked and ex.length < 0
         ex.body(buf, self.reads.view, offset, end)
 
+    def _interim(self, ex: Exchange, start: int, end: int) -> None:
+        """_interim skips a 1xx answer's header block: the final answer's starts after it."""
+        self.interim = True
+        block = ex.head + self.reads.view[start:end] if ex.head else self.reads.buf[start:end]
+        self.head_at = start + block.find(HEAD_END) + len(HEAD_END) - len(ex.head)
+        ex.head = b""
+
     def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
         done_ns = time.monotonic_ns()
         ex, self.exchange = self.exchange, None
         if ex is None:

@@ -148,6 +148,19 @@ def _spectrum(latency: Histogram) -> tuple[list[Line], dict[float, str], str]:
     return [Line(f"latency ({unit})", "#2f6fdf", points)], names, unit
 
 
+def _rates(rows: Sequence[Mapping[str, Any]]) -> list[Line]:
+    """_rates is the offered rate (the schedule) beside the achieved one, per interval."""
+    if not rows or "offered_per_s" not in rows[0]:
+        return []
+    styles = (("offered", "offered_per_s", "#999999", "4 3"),
+              ("achieved", "achieved_per_s", "#2f6fdf", ""))  # fmt: skip
+    return [
+        Line(name, color, [(r["t_s"], r[key], f"{name} {r[key]:.1f}/s at {r['t_s']:g} s")
+                           for r in rows], dash)
+        for name, key, color, dash in styles
+    ]  # fmt: skip
+
+
 def _codes(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Line], str]:
     """_codes is responses per second by status, then errors of any kind (a 200 can be one)."""
     gaps = [b["t_s"] - a["t_s"] for a, b in zip(rows, rows[1:], strict=False)]
@@ -217,6 +230,8 @@ svg{{max-width:100%;height:auto}} svg text{{font:11px sans-serif}}
 <table>{table}</table>
 {_chart("Latency over time (from each request's due time)", over_time,
         "seconds since start (by due time)", unit)}
+{_chart("Offered and achieved rate over time", _rates(rows),
+        "seconds since start (by due time)", "requests per second") if _rates(rows) else ""}
 {_chart("Latency percentile spectrum", spectrum, "percentile (log scale)", spectrum_unit,
         spectrum_names)}
 {_chart("Status codes over time", codes, "seconds since start (by due time)", codes_unit)}

@@ -13,6 +13,7 @@ from loadclient.mergeable import NotMergeable, from_state
 from loadclient.metrics import Metrics
 from loadclient.report import Report, Verdict, dumps
 from loadclient.series import interval_for
+from loadclient.stagereport import merge_stage_blocks
 from loadclient.text import histogram_report, text_report
 
 
@@ -31,7 +32,11 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> Report:
         verdict.interrupted = verdict.interrupted or bool(own.get("interrupted"))
     if merged.successes == 0 and not any("succeeded" in f for f in verdict.failures):
         verdict.failures.append("no request succeeded")
-    return Report(merged, 0, target, verdict, {"merged_reports": len(reports)})
+    about: dict[str, Any] = {"merged_reports": len(reports)}
+    stages = merge_stage_blocks(reports)  # --stages: the shards' parts of each stage add up
+    if stages is not None:
+        about["stages"] = stages
+    return Report(merged, 0, target, verdict, about)
 
 
 def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:

@@ -69,6 +69,7 @@ class Metrics:
         self.pool_waits = 0  # requests that waited for a free connection
         self.pool_limit = 0  # the largest connection pool of one process
         self.fd_limited = False  # the pool limit was lowered to fit RLIMIT_NOFILE
+        self.stopped_early = ""  # capacity: who decided the step early (stoprule), else ""
 
     def add(self, r: Result) -> None:
         """Add records one request's Result."""
@@ -171,6 +172,7 @@ class Metrics:
         self.pool_waits += other.pool_waits
         self.pool_limit = max(self.pool_limit, other.pool_limit)
         self.fd_limited = self.fd_limited or other.fd_limited
+        self.stopped_early = self.stopped_early or other.stopped_early
         self.latency.merge(other.latency)
         self.service.merge(other.service)
         self.send_lag.merge(other.send_lag)

@@ -28,6 +28,12 @@ class ConstantPacer:
             return 0
         return -(-self.duration_ns * self.rate.freq // self.rate.per_ns)
 
+    def hits_by(self, elapsed_ns: int) -> float:
+        """Hits_by is the cumulative count the schedule offers by elapsed_ns (fractional)."""
+        if elapsed_ns <= 0 or self.rate.per_ns <= 0:
+            return 0.0
+        return min(elapsed_ns, self.duration_ns) * self.rate.freq / self.rate.per_ns
+
     def expected_hits(self, elapsed_ns: int) -> int:
         """Expected_hits is how many hits are due by elapsed_ns (capped at total_hits)."""
         if elapsed_ns < 0 or self.rate.freq <= 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loadclient.durations import NS_PER_S, Rate
+from loadclient.stages import Stage
+from loadclient.stoprule import StopRule
 from loadclient.timer import PRECISE
 
 
@@ -31,6 +33,9 @@ class Plan:
     seed: str = ""
     shard: int = 0  # this generator's part of a schedule split over `shards` generators
     shards: int = 1
+    stages: tuple[Stage, ...] = ()  # --stages: ramps instead of the constant rate
+    stop_rule: StopRule | None = None  # capacity: stop a step once its result is decided
+    live: bool = False  # --metrics-addr with workers: each sends snapshots to the parent
 
     @property
     def authority(self) -> str:

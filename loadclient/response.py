@@ -78,18 +78,42 @@ class Framer:
         self.block = b"\0"  # no header block starts with a NUL
         self.result: tuple[int, bytes | None, bool, int] = (0, None, False, -1)
 
-    def framing(self, buf: bytes | bytearray, end: int) -> tuple[int, bytes | None, bool, int]:
-        """Framing is the length of the header block that starts buf, then its framing().
+    def framing(
+        self, buf: bytes | bytearray, end: int, start: int = 0
+    ) -> tuple[int, bytes | None, bool, int]:
+        """Framing is where the header block at buf[start:] ends, then its framing().
 
-        The block, blank line included, ends before end.
+        The block, blank line included, ends before end; start is past any interim answers.
         """
         # The last block ends at its first blank line: if buf starts with it, so does buf's.
-        if buf.startswith(self.block):
-            return self.result
-        stop = buf.find(HEAD_END, 0, end) + len(HEAD_END)
-        self.block = block = bytes(buf[:stop])
-        self.result = result = (stop, *framing(block.lower()))
+        if buf.startswith(self.block, start):
+            result = self.result
+        else:
+            stop = buf.find(HEAD_END, start, end) + len(HEAD_END)
+            self.block = block = bytes(buf[start:stop])
+            self.result = result = (stop - start, *framing(block.lower()))
+        if start:
+            return start + result[0], result[1], result[2], result[3]
         return result
+
+
+def interim(status: int) -> bool:
+    """Interim: status is a 1xx answer that precedes the final one (101 ends HTTP/1.1 instead)."""
+    return 100 <= status < 200 and status != 101
+
+
+def skip_interim(head: bytes | bytearray) -> int:
+    """Skip_interim is how many bytes at the start of head are whole interim (1xx) answers."""
+    start = 0
+    # Each pass either consumes a whole interim block or stops: at most len(head) passes.
+    while head.startswith(b"HTTP/1.", start) and head[start + 9 : start + 10] == b"1":
+        if head[start + 9 : start + 12] == b"101":
+            break
+        end = head.find(HEAD_END, start)
+        if end < 0:
+            break
+        start = end + len(HEAD_END)
+    return start
 
 
 def header(block: bytes, name: bytes) -> bytes | None:

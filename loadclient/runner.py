@@ -26,6 +26,7 @@ import uvloop
 
 from loadclient.attacker import Attacker
 from loadclient.durations import NS_PER_S
+from loadclient.live import Board, Snapshot
 from loadclient.metrics import Metrics
 from loadclient.plan import Plan
 from loadclient.series import interval_for
@@ -41,17 +42,27 @@ class WorkerFailed(RuntimeError):
 
 
 def run(
-    plan: Plan, workers: int = 1, progress: Progress | None = None, start_ns: int | None = None
+    plan: Plan,
+    workers: int = 1,
+    progress: Progress | None = None,
+    start_ns: int | None = None,
+    board: Board | None = None,
 ) -> Metrics:
     """Run attacks with plan in `workers` processes and returns the merged metrics.
 
-    start_ns is when the schedule starts (monotonic; default: as soon as all are ready).
+    start_ns is when the schedule starts (monotonic; default: as soon as all are ready);
+    board, if any, is kept up to date for --metrics-addr while the attack runs.
     """
     raise_descriptor_limit()
     if workers <= 1:
         show = None if progress is None else _Shown(progress)
-        return uvloop.run(_attack(plan, _Solo(start_ns), show))
-    return _run_workers(plan, workers, progress, start_ns)
+        metrics = uvloop.run(_attack(plan, _Solo(start_ns, board), show))
+    else:
+        metrics = _run_workers(replace(plan, live=board is not None), workers, progress,
+                               start_ns, board)  # fmt: skip
+    if board is not None:
+        board.finish(metrics)
+    return metrics
 
 
 def raise_descriptor_limit() -> int:
@@ -102,10 +113,14 @@ class _Role(Protocol):
     async def start(self, loop: asyncio.AbstractEventLoop) -> int | None:
         """Start is called once warm: it returns the common start time (None: now)."""
 
+    def started(self, attacker: Attacker, start_ns: int) -> None:
+        """Started is called when the schedule starts (for --metrics-addr)."""
+
 
 class _Solo:
-    def __init__(self, start_ns: int | None) -> None:
+    def __init__(self, start_ns: int | None, board: Board | None = None) -> None:
         self.start_ns = start_ns
+        self.board = board
 
     def on_sigint(self, attacker: Attacker, loop: asyncio.AbstractEventLoop) -> None:
         # The first Ctrl-C ends the attack with a report; a second one stops at once.
@@ -114,6 +129,11 @@ class _Solo:
 
     async def start(self, loop: asyncio.AbstractEventLoop) -> int | None:
         return self.start_ns
+
+    def started(self, attacker: Attacker, start_ns: int) -> None:
+        if self.board is not None:
+            self.board.begin(attacker.plan, start_ns)
+            self.board.set_live(0, lambda: _snapshot(attacker))
 
 
 class _Worker:
@@ -130,6 +150,9 @@ class _Worker:
         start_ns: int = await loop.run_in_executor(None, self.pipe.recv)
         return start_ns
 
+    def started(self, attacker: Attacker, start_ns: int) -> None:
+        pass  # the parent's board knows the start; snapshots go by _Shared
+
 
 class _Shown:
     """_Shown passes progress (elapsed s, requests, errors) to a Progress callback each second."""
@@ -139,7 +162,8 @@ class _Shown:
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
 
-    def __call__(self, m: Metrics, elapsed_s: float) -> None:
+    def __call__(self, attacker: Attacker, elapsed_s: float) -> None:
+        m = attacker.metrics
         self.progress(elapsed_s, m.requests, m.requests - m.successes)
 
 
@@ -148,11 +172,17 @@ class _Shared:
 
     period_s = 0.5
 
-    def __init__(self, requests: Synchronized[int], errors: Synchronized[int]) -> None:
+    def __init__(
+        self, requests: Synchronized[int], errors: Synchronized[int], pipe: Pipe | None = None
+    ) -> None:
         self.requests, self.errors = requests, errors
+        self.pipe = pipe  # --metrics-addr: a Snapshot goes to the parent's board each period
 
-    def __call__(self, m: Metrics, elapsed_s: float) -> None:
+    def __call__(self, attacker: Attacker, elapsed_s: float) -> None:
+        m = attacker.metrics
         self.requests.value, self.errors.value = m.requests, m.requests - m.successes
+        if self.pipe is not None:
+            self.pipe.send(("live", _snapshot(attacker)))
 
 
 async def _attack(plan: Plan, role: _Role, ticker: _Shown | _Shared | None) -> Metrics:
@@ -167,12 +197,15 @@ async def _attack(plan: Plan, role: _Role, ticker: _Shown | _Shared | None) -> M
         start_ns = await role.start(loop)
         with _attacking(attacker.metrics):
             start = start_ns or time.monotonic_ns()  # after the GC work, or it counts as lag
+            role.started(attacker, start)
             task = None if ticker is None else loop.create_task(_tick(attacker, start, ticker))
+            watch = None if plan.stop_rule is None else loop.create_task(_watch(attacker))
             try:
                 return await attacker.run(start)
             finally:
-                if task is not None:
-                    task.cancel()
+                for t in (task, watch):
+                    if t is not None:
+                        t.cancel()
     finally:
         loop.remove_signal_handler(signal.SIGINT)  # or it outlives the loop
 
@@ -180,12 +213,29 @@ async def _attack(plan: Plan, role: _Role, ticker: _Shown | _Shared | None) -> M
 async def _tick(attacker: Attacker, start_ns: int, ticker: _Shown | _Shared) -> None:
     while True:
         await asyncio.sleep(ticker.period_s)
-        ticker(attacker.metrics, (time.monotonic_ns() - start_ns) / NS_PER_S)
+        ticker(attacker, (time.monotonic_ns() - start_ns) / NS_PER_S)
+
+
+def _snapshot(attacker: Attacker) -> Snapshot:
+    return Snapshot.of(attacker.metrics, len(attacker.pool.busy))
+
+
+async def _watch(attacker: Attacker) -> None:
+    # A capacity step stops as soon as its result is decided (loadclient.stoprule).
+    rule = attacker.plan.stop_rule
+    assert rule is not None
+    while not attacker.metrics.stopped_early:
+        await asyncio.sleep(0.1)
+        attacker.recorder.flush()
+        why = rule.decided(attacker.metrics)
+        if why is not None:
+            attacker.stop_early(why)
 
 
 def _worker(plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchronized[int]) -> None:
     try:
-        metrics = uvloop.run(_attack(plan, _Worker(pipe), _Shared(requests, errors)))
+        live = pipe if plan.live else None
+        metrics = uvloop.run(_attack(plan, _Worker(pipe), _Shared(requests, errors, live)))
         pipe.send(("metrics", metrics))
     except BaseException as exc:  # noqa: BLE001 - report every failure to the parent
         pipe.send(("error", f"worker {plan.worker}: {type(exc).__name__}: {exc}"))
@@ -194,7 +244,11 @@ def _worker(plan: Plan, pipe: Pipe, requests: Synchronized[int], errors: Synchro
 
 
 def _run_workers(
-    plan: Plan, workers: int, progress: Progress | None, start_at_ns: int | None
+    plan: Plan,
+    workers: int,
+    progress: Progress | None,
+    start_at_ns: int | None,
+    board: Board | None = None,
 ) -> Metrics:
     ctx = multiprocessing.get_context("spawn")
     pipes: list[Pipe] = []
@@ -220,17 +274,19 @@ def _run_workers(
         start_ns = start_at_ns or time.monotonic_ns() + _START_SLACK_NS
         for pipe in pipes:
             pipe.send(start_ns)
+        if board is not None:
+            board.begin(plan, start_ns)
         previous = signal.signal(signal.SIGINT, _Interrupt(procs))
         merged = Metrics(interval_for(plan.duration_ns))
         pending = list(pipes)
         while pending:
             for ready in wait(pending, timeout=1.0):
-                merged.merge(_expect(ready, "metrics"))
-                pending = [p for p in pending if p is not ready]
+                got = _receive(ready, board)
+                if got is not None:
+                    merged.merge(got)
+                    pending = [p for p in pending if p is not ready]
             if progress is not None and pending:
-                done = sum(int(r.value) for r, _ in counters)
-                failed = sum(int(e.value) for _, e in counters)
-                progress((time.monotonic_ns() - start_ns) / NS_PER_S, done, failed)
+                _show_progress(progress, counters, start_ns)
         return merged
     finally:
         if previous is not None:
@@ -240,6 +296,23 @@ def _run_workers(
             if p.is_alive():
                 p.kill()
                 p.join()
+
+
+def _receive(pipe: Any, board: Board | None) -> Metrics | None:
+    """_receive is a worker's final metrics, or None after passing a live Snapshot on."""
+    got = _expect(pipe, "metrics", live=True)
+    if isinstance(got, Snapshot):
+        if board is not None:
+            board.set_live(id(pipe), got)
+        return None
+    assert isinstance(got, Metrics)
+    return got
+
+
+def _show_progress(progress: Progress, counters: list[Any], start_ns: int) -> None:
+    done = sum(int(r.value) for r, _ in counters)
+    failed = sum(int(e.value) for _, e in counters)
+    progress((time.monotonic_ns() - start_ns) / NS_PER_S, done, failed)
 
 
 class _Interrupt:
@@ -261,11 +334,13 @@ class _Interrupt:
             raise KeyboardInterrupt
 
 
-def _expect(pipe: Any, kind: str) -> Any:
+def _expect(pipe: Any, kind: str, live: bool = False) -> Any:
     try:
         got, value = pipe.recv()
     except EOFError:
         raise WorkerFailed("a worker process exited without reporting") from None
+    if live and got == "live":
+        return value
     if got == "error":
         raise WorkerFailed(value)
     if got != kind:

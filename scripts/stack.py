@@ -85,6 +85,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument(
         "--keep", action="store_true", help="after the test, keep the stack up until Ctrl-C"
     )
+    p.add_argument(
+        "--capacity",
+        action="store_true",
+        help="run `loadclient capacity` instead (objectives --max-p99 50ms --max-error-rate "
+        "0.01 unless given after --; --rate and --duration do not apply): the JSON on stdout, "
+        "the chart in <run-dir>/capacity.html",
+    )
     own, rest = argv, []
     if "--" in argv:
         i = argv.index("--")
@@ -123,12 +130,16 @@ def main(argv: list[str]) -> int:
             }
             stack.start(f"cacheserver{i}", [str(BIN / "cacheserver")], env,
                         f"http://127.0.0.1:{port}/healthz")  # fmt: skip
-        report_html = run_dir / "report.html"
+        report_html = run_dir / ("capacity.html" if args.capacity else "report.html")
+        schedule = (
+            ["capacity", "--max-p99", "50ms"]
+            if args.capacity
+            else ["run", "--rate", args.rate, "--duration", args.duration]
+        )
         cmd = [
-            str(BIN / "loadclient"), "run",
+            str(BIN / "loadclient"), schedule[0], *schedule[1:],
             "--cas", f"http://{cas}", "--cache", f"http://127.0.0.1:{ports[0]}",
-            "--size", str(args.size), "--rate", args.rate, "--duration", args.duration,
-            "--html", str(report_html),
+            "--size", str(args.size), "--html", str(report_html),
             # A broken stack must not look like a passing run; later flags override.
             "--max-error-rate", "0.01", *loadclient_args,
         ]  # fmt: skip

@@ -147,3 +147,21 @@ def test_a_big_blob_streams_from_its_owner_through_the_peer_listener(cache_clust
     owner = cluster.stats(cluster.owner(digest))
     assert owner["ServerRequests"] >= 2 and owner["Streams"] >= 2
     assert cluster.stats(asker)["PeerErrors"] == 0 and cluster.stats(asker)["Streams"] == 2
+
+
+def test_a_streamed_blob_honours_if_none_match_on_head_as_on_get(cache_cluster: Start) -> None:
+    # The same answers as a cached blob and as the origin: 304 with the validators, no body.
+    cluster = cache_cluster(n=1, env={"CACHE_BYTES": str(16 * MIB)})  # items up to 1 MiB
+    data = os.urandom(2 * MIB)
+    digest = cluster.put(data)
+    url = f"{cluster.urls[0]}/cas/{digest}"
+    for method in ("HEAD", "GET"):
+        for tags in (f'"{digest}"', f'"other", "{digest}"', "*"):
+            resp = requests.request(method, url, headers={"If-None-Match": tags}, timeout=30)
+            assert resp.status_code == 304, (method, tags, resp.status_code)
+            assert resp.content == b"" and "Content-Length" not in resp.headers
+            assert resp.headers["ETag"] == f'"{digest}"' and resp.headers["X-Cache"] == "miss"
+        resp = requests.request(method, url, headers={"If-None-Match": '"other"'}, timeout=30)
+        assert resp.status_code == 200 and resp.headers["Content-Length"] == str(len(data))
+        assert resp.content == (data if method == "GET" else b"")
+    assert cluster.stats(0)["Streams"] == 8 and cluster.stats(0)["main"]["items"] == 0

@@ -95,7 +95,7 @@ class Load:
                 digest = hot[i % len(hot)]
                 r = session.get(f"{self.urls[i % len(self.urls)]}/cas/{digest}", timeout=30)
                 if r.status_code != 200:
-                    self.hot_misses.append(digest)
+                    self.hot_misses.append(f"{r.status_code} {digest} {r.text[:200]}")
 
     def watch(self) -> None:
         for _ in range(1_000_000):
@@ -106,10 +106,9 @@ class Load:
 
     def run(self) -> list[str]:
         hot = self.put_hot()
-        side = [
-            threading.Thread(target=self.read_hot, args=(hot,)),
-            threading.Thread(target=self.watch),
-        ]
+        # Two readers: each hot blob is read every few tens of milliseconds.
+        side = [threading.Thread(target=self.read_hot, args=(hot[i::2],)) for i in range(2)]
+        side.append(threading.Thread(target=self.watch))
         uploaders = [threading.Thread(target=self.upload, args=(n,)) for n in range(UPLOADERS)]
         for t in side + uploaders:
             t.start()

@@ -5,6 +5,9 @@ GET and HEAD /cas/{digest}, GET /healthz. Faults: --stall-at N stalls the whole 
 for --stall-ms just before answering the N-th GET (the coordinated-omission case);
 --wrong-every N corrupts every N-th GET body; --put-status S rejects uploads with S;
 --head-status S answers HEAD with S; --head-silent 1 never answers a HEAD.
+A known capacity: --service-ms T answers each GET T ms after one worker is free to start it
+(one worker, requests queue beyond it: capacity 1000/T per second); with --concurrency 0
+every GET just waits T ms (no queue: as fast as the client can ask).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 
 BLOBS: dict[str, bytes] = {}
 STATS = {"gets": 0}
+FREE_AT = [0.0]  # when the one simulated worker is next free (loop time)
 
 
 def multipart_file(body: bytes, content_type: str) -> bytes:
@@ -81,6 +85,17 @@ def head(args: argparse.Namespace, digest: str) -> bytes:
     return respond("200 OK", data)[: -len(data) or None]  # the head of the GET's answer
 
 
+def service_wait_s(args: argparse.Namespace) -> float:
+    """Service_wait_s is how long this GET waits: in line for the one worker, then served."""
+    service_s = args.service_ms / 1000
+    if not args.concurrency:
+        return service_s
+    now = asyncio.get_running_loop().time()
+    done = max(now, FREE_AT[0]) + service_s
+    FREE_AT[0] = done
+    return done - now
+
+
 async def serve_client(
     args: argparse.Namespace, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
@@ -96,6 +111,8 @@ async def serve_client(
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             if method == "HEAD" and args.head_silent:
                 continue  # the client gives up; its next request (if any) is not answered
+            if method == "GET" and args.service_ms:
+                await asyncio.sleep(service_wait_s(args))
             writer.write(handle(args, method, path, headers, body))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -114,6 +131,8 @@ async def main() -> None:
     p.add_argument("--x-cache", default="")
     p.add_argument("--head-status", type=int, default=0)
     p.add_argument("--head-silent", type=int, default=0)
+    p.add_argument("--service-ms", type=float, default=0.0)
+    p.add_argument("--concurrency", type=int, default=1)
     args = p.parse_args()
     server = await asyncio.start_server(
         lambda r, w: serve_client(args, r, w), "127.0.0.1", args.port, backlog=1024

@@ -4,7 +4,8 @@ It serves GET /healthz on --health-port (so the shared harness can wait for it) 
 on --port: `close` accepts and closes at once; `reset` answers the first request's headers and
 part of the body, then resets the connection; `slow` answers every GET of any /cas/ path with
 --blob, one at a time, each after --delay-ms (so it carries 1000/delay-ms requests/s);
-`silent` reads requests and never answers. It counts the requests it read.
+`silent` reads requests and never answers; `interim` answers every request (HEAD too) with
+`100 Continue` and `103 Early Hints` before its `200`. It counts the requests it read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import socket
 import struct
 
 COUNT = {"requests": 0}
+INTERIM = (
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </cas/x>; rel=preload\r\n\r\n"
+)
 
 
 async def health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -44,6 +48,8 @@ async def fault(
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
                 return
+            if args.mode == "interim":
+                writer.write(INTERIM)
             async with lock:  # one at a time: a server of known capacity
                 await asyncio.sleep(args.delay_ms / 1000)
             body = b"" if head.startswith(b"HEAD ") else blob
@@ -56,7 +62,7 @@ async def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--health-port", type=int, required=True)
-    p.add_argument("--mode", choices=("close", "reset", "slow", "silent"), required=True)
+    p.add_argument("--mode", choices=("close", "reset", "slow", "silent", "interim"), required=True)
     p.add_argument("--blob", default="")
     p.add_argument("--delay-ms", type=float, default=5.0)
     args = p.parse_args()

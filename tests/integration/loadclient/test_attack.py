@@ -121,7 +121,7 @@ def test_unreachable_casserver_is_exit_3() -> None:
 
 def test_usage_error_is_exit_2() -> None:
     run = run_loadclient("--cache", "http://127.0.0.1:1", "--rate", "fast")
-    assert run.code == 2 and "invalid rate" in run.stderr
+    assert run.code == 2 and "--rate must be a rate like 100" in run.stderr
 
 
 def test_hit_ratio_asks_for_fresh_blobs_in_two_workers(fakecas: Start) -> None:

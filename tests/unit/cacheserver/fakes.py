@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 
 from cacheserver.errors import CorruptBlob, NotFound, OriginFailed, Unavailable, UpstreamTimeout
 from cacheserver.group import Group
+from cacheserver.lengths import Oversize
 from cacheserver.origin import Origin
 from cacheserver.peers import Peer, PeerPicker
 from cacheserver.stream import BlobStream
@@ -50,7 +51,7 @@ class FakeOrigin(Origin):
         self.corrupt = False
         self._lock = threading.Lock()
 
-    def fetch(self, digest: str, limit: int) -> bytes | None:
+    def fetch(self, digest: str, limit: int) -> bytes | Oversize:
         with self._lock:
             self.fetches += 1
         time.sleep(self.delay_s)
@@ -59,11 +60,11 @@ class FakeOrigin(Origin):
         if digest not in self.blobs:
             raise NotFound(digest)
         value = b"poison" + self.blobs[digest] if self.corrupt else self.blobs[digest]
-        return None if len(value) > limit else value
+        return Oversize(self.base_url, len(value), limit) if len(value) > limit else value
 
     def open(self, digest: str) -> FakeBody:  # type: ignore[override]
         value = self.fetch(digest, 1 << 62)
-        assert value is not None
+        assert isinstance(value, bytes)
         return FakeBody(value)
 
 
@@ -80,10 +81,10 @@ class FakePeer(Peer):
         self.fetches = 0
         self.delay_s = 0.0
 
-    def fetch(self, digest: str, limit: int) -> bytes | None:
+    def fetch(self, digest: str, limit: int) -> bytes | Oversize:
         self.fetches += 1
         value = self._tracked(lambda: self._answer(digest))
-        return None if len(value) > limit else value
+        return Oversize(self.base_url, len(value), limit) if len(value) > limit else value
 
     def open(self, digest: str) -> FakeBody:  # type: ignore[override]
         return FakeBody(self._tracked(lambda: self._answer(digest)))

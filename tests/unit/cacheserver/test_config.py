@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cacheserver.__main__ import bind_address, parse_args
+from cacheserver.__main__ import parse_args
 from cacheserver.config import MIB, Config, ConfigError, dns_target
 from cacheserver.membership import member_url, stable_name
+from cascommon.gunicornapp import bind_address
 
 
 def test_defaults() -> None:
@@ -52,10 +53,10 @@ def test_environment() -> None:
     assert config.negative_ttl_s == 2 and config.log_level == "DEBUG"
 
 
-def test_url_wins_over_addr_and_pod_ip_names_self() -> None:
-    config = Config.from_env(
-        {"CAS_SERVER_URL": "http://x:1", "CAS_SERVER_ADDR": "y:2", "POD_IP": "10.1.2.3"}
-    )
+def test_two_spellings_of_the_origin_are_an_error_and_pod_ip_names_self() -> None:
+    with pytest.raises(ConfigError, match="CAS_SERVER_URL or CAS_SERVER_ADDR, not both"):
+        Config.from_env({"CAS_SERVER_URL": "http://x:1", "CAS_SERVER_ADDR": "y:2"})
+    config = Config.from_env({"CAS_SERVER_URL": "http://x:1", "POD_IP": "10.1.2.3"})
     assert config.origin_url == "http://x:1"
     assert config.member_url == "http://10.1.2.3:18002"
 
@@ -74,6 +75,13 @@ def test_cas_server_addr_may_be_a_url_too(addr: str, url: str) -> None:
     assert Config.from_env({"CAS_SERVER_ADDR": addr}).origin_url == url
 
 
+def test_the_peer_listeners_connection_limit_has_a_default_an_env_and_a_flag() -> None:
+    assert Config().peer_max_connections == 1024
+    env = {"CACHE_PEER_MAX_CONNECTIONS": "64"}
+    assert Config.from_env(env).peer_max_connections == 64
+    assert parse_args(["--peer-max-connections", "8"], env).peer_max_connections == 8
+
+
 def test_dns_target() -> None:
     config = Config.from_env({"CACHE_PEERS_DNS": "cacheserver-peers.cas.svc:18002"})
     assert dns_target(config) == ("cacheserver-peers.cas.svc", 18002)
@@ -89,6 +97,7 @@ def test_dns_target() -> None:
         {"CACHE_BYTES": "-1"},
         {"CACHE_THREADS": "0"},
         {"CACHE_FILL_THREADS": "0"},
+        {"CACHE_PEER_MAX_CONNECTIONS": "0"},
         {"CACHE_PEER_TIMEOUT_S": "0"},
         {"CACHE_FETCH_TOTAL_TIMEOUT_S": "0"},
         {"CACHE_PEERS_DNS": "nameonly"},
@@ -101,7 +110,7 @@ def test_bad_values_are_config_errors(env: dict[str, str]) -> None:
 
 
 def test_flags_override_environment() -> None:
-    base = Config.from_env({"LISTEN_PORT": "9000", "CACHE_THREADS": "2"})
+    base = {"LISTEN_PORT": "9000", "CACHE_THREADS": "2"}
     config = parse_args(
         ["--port", "9100", "--peers", "http://a:1,http://b:2", "--server", "gunicorn",
          "--origin", "http://o:5000", "--cache-bytes", "2048", "--fetch-total-timeout-s", "7",
@@ -157,14 +166,16 @@ def test_self_url_wins_over_the_pod_name() -> None:
 
 def test_peer_port_and_token(tmp_path: Path) -> None:
     assert Config.from_env({"PEER_PORT": "9002"}).peer_port == 9002
-    assert Config.from_env({"PEER_PORT": "9002", "CACHE_PEER_PORT": "9003"}).peer_port == 9003
+    with pytest.raises(ConfigError, match="CACHE_PEER_PORT or PEER_PORT, not both"):
+        Config.from_env({"PEER_PORT": "9002", "CACHE_PEER_PORT": "9003"})
     secret = tmp_path / "token"
     secret.write_text("from-a-secret\n")
     config = Config.from_env({"CACHE_PEER_TOKEN_FILE": str(secret)})
     assert config.peer_token == "from-a-secret"
     assert "from-a-secret" not in repr(config)  # never logged with the config
     both = {"CACHE_PEER_TOKEN": "direct", "CACHE_PEER_TOKEN_FILE": str(secret)}
-    assert Config.from_env(both).peer_token == "direct"
+    with pytest.raises(ConfigError, match="not both"):  # one rule for every token
+        Config.from_env(both)
     with pytest.raises(ConfigError, match="CACHE_PEER_TOKEN_FILE"):
         Config.from_env({"CACHE_PEER_TOKEN_FILE": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="differ"):
@@ -190,8 +201,8 @@ def test_origin_token_from_the_environment_or_a_file(tmp_path: Path) -> None:
 
 def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> None:
     assert Config.from_env({}).metrics_port is None
-    base = Config.from_env({"CACHE_METRICS_PORT": "9101"})
-    assert base.metrics_port == 9101
+    base = {"CACHE_METRICS_PORT": "9101"}
+    assert Config.from_env(base).metrics_port == 9101
     assert parse_args(["--metrics-port", "9201"], base).metrics_port == 9201
 
 

@@ -101,16 +101,30 @@ def test_idle_and_slow_connections_are_closed(server: PeerServer) -> None:
         assert closed_within(slow, 5) < 3
 
 
-def test_pipelined_requests_are_refused_not_interleaved(
-    cluster: Cluster, server: PeerServer
-) -> None:
+def pipelined(cluster: Cluster, server: PeerServer, second_auth: bool) -> bytes:
+    """Pipelined sends a miss and a second request in one write; it returns all that came back."""
     [(digest, _)] = cluster.owned_by(cluster.urls[0])  # a miss: answered from the pool
     cluster.origin.delay_s = 0.2
-    head = f"GET /_groupcache/cas/{digest} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    good = f"GET /_groupcache/cas/{digest} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    second = good if second_auth else f"GET /_groupcache/cas/{digest} HTTP/1.1\r\n\r\n"
     received = b""
     with socket.create_connection(("127.0.0.1", server.port)) as s:
-        s.sendall(head.encode() * 2)
+        s.sendall((good + second).encode())
         s.settimeout(5)
         while chunk := s.recv(65536):  # until the server closes
             received += chunk
+    return received
+
+
+def test_pipelined_requests_are_refused_not_interleaved(
+    cluster: Cluster, server: PeerServer
+) -> None:
+    received = pipelined(cluster, server, second_auth=True)
     assert received.count(b"HTTP/1.1 ") <= 1, received[:200]
+
+
+def test_a_pipelined_offence_is_dropped_not_answered_over_the_first(
+    cluster: Cluster, server: PeerServer
+) -> None:
+    received = pipelined(cluster, server, second_auth=False)  # the second has no token
+    assert b"403" not in received and received.count(b"HTTP/1.1 ") <= 1, received[:200]

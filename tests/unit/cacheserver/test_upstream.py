@@ -18,6 +18,7 @@ from cacheserver.errors import (
     Unavailable,
     UpstreamTimeout,
 )
+from cacheserver.lengths import Oversize
 from cacheserver.peers import Peer
 from cacheserver.upstream import Upstream
 
@@ -188,7 +189,9 @@ def test_bodies_are_bounded_with_or_without_a_length(origin: Origin) -> None:
     upstream = Upstream(url(origin), timeout_s=2, max_blob_bytes=100)
     assert upstream.get("/ok") == b"hello"
     assert upstream.get("/unsized/100") == b"u" * 100
-    assert upstream.get("/unsized/60", limit=50) is None  # over the item limit: stream it
+    # Over the item limit: streamed later, and what the probe saw is kept to check it by.
+    assert upstream.get("/unsized/60", limit=50) == Oversize(url(origin), None, 50)
+    assert upstream.get("/ok", limit=4) == Oversize(url(origin), 5, 4)
     with pytest.raises(TooLarge):
         list(upstream.open("/unsized/101"))
     sized = Upstream(url(origin), timeout_s=2, max_blob_bytes=4)

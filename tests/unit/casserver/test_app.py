@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -315,9 +316,14 @@ def test_post_names_the_blob_by_its_sha256(client: Client) -> None:
 
 def test_health_and_readiness(client: Client, tmp_path: Path) -> None:
     assert client.simulate_get("/healthz").status_code == 200
-    assert client.simulate_get("/readyz").status_code == 200
-    (tmp_path / "tmp").rmdir()
+    assert client.simulate_get("/readyz").json == {"status": "ready", "writes": "ok"}
+    # The volume wiped: not ready (nothing to serve), and ready again once it is back,
+    # its layout re-created on demand.
+    shutil.rmtree(tmp_path)
     assert_problem(client.simulate_get("/readyz"), 503)
+    tmp_path.mkdir()
+    assert client.simulate_get("/readyz").json == {"status": "ready", "writes": "ok"}
+    assert client.simulate_put(f"/cas/{SHA256}", body=DATA).status_code == 201
 
 
 def sample(text: str, line_start: str) -> float:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 from casserver.blobcache import ENTRY_OVERHEAD_BYTES, RECHECK_S, SMALL_BYTES, BlobCache, Entry
+from casserver.blobsize import DamagedBlob, record
 
 
 def blob(tmp_path: Path, name: str, size: int) -> str:
@@ -15,9 +19,29 @@ def blob(tmp_path: Path, name: str, size: int) -> str:
 
 
 def load(cache: BlobCache, file: str, now: float = 0.0) -> Entry:
-    entry = cache.load(file, file, "ab" * 32, now)
+    hexdigest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    entry = cache.load(file, file, hexdigest, now)
     assert entry is not None
     return entry
+
+
+def test_what_enters_memory_is_hashed_and_a_size_change_is_seen(tmp_path: Path) -> None:
+    cache = BlobCache(1 << 20, 1 << 16)
+    file = blob(tmp_path, "b", 3000)
+    good = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    with pytest.raises(DamagedBlob) as hashed:
+        cache.load(file, file, "ab" * 32, 0.0)
+    assert hashed.value.reason == "hash" and len(cache) == 0
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        assert record(fd, 3000)
+    finally:
+        os.close(fd)
+    os.truncate(file, 100)
+    for c in (cache, BlobCache(0, 0)):  # entering memory or not: the size is checked
+        with pytest.raises(DamagedBlob) as sized:
+            c.load(file, file, good, 0.0)
+        assert sized.value.reason == "size"
 
 
 def test_the_bound_holds_and_the_least_recently_used_go_first(tmp_path: Path) -> None:
@@ -74,3 +98,19 @@ def test_an_item_limit_above_the_read_size_keeps_bigger_blobs(tmp_path: Path) ->
     cache = BlobCache(4 << 20, 2 << 20)
     entry = load(cache, blob(tmp_path, "1mib", 1 << 20))
     assert entry.data is not None and len(cache) == 1
+
+
+def test_a_big_file_checked_before_is_checked_again_once_it_changes(tmp_path: Path) -> None:
+    cache = BlobCache(1 << 20, 1 << 16)
+    file = blob(tmp_path, "big", SMALL_BYTES + 1)
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        assert record(fd, SMALL_BYTES + 1)
+    finally:
+        os.close(fd)
+    first = load(cache, file)
+    assert load(cache, file) is first  # unchanged: no open, the same prebuilt answer
+    with open(file, "ab") as f:
+        f.write(b"appended")
+    with pytest.raises(DamagedBlob):
+        cache.load(file, file, "ab" * 32, 0.0)

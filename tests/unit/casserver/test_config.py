@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from casserver.__main__ import parser
 from casserver.config import GIB, Config, ConfigError
 
 
@@ -81,7 +82,7 @@ def test_empty_values_mean_default() -> None:
         ("CAS_SERVER_PORT", "70000"),
         ("CAS_MAX_BLOB_BYTES", "0"),
         ("CAS_MAX_AC_BYTES", "0"),
-        ("CAS_MAX_AC_BYTES", "1MiB"),
+        ("CAS_MAX_AC_BYTES", "1 MiBs"),
         ("CAS_MIN_FREE_BYTES", "-1"),
         ("CAS_WORKERS", "0"),
         ("CAS_BODY_TIMEOUT_S", "0"),
@@ -100,17 +101,20 @@ def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) ->
         Config.from_env({name: value})
 
 
+def config_of(argv: list[str], env: dict[str, str] | None = None) -> Config:
+    return Config.from_env(env or {}, parser().parse_args(argv))
+
+
 def test_action_results_are_bounded_by_one_mib_by_default() -> None:
     assert Config.from_env({}).max_ac_bytes == 1 << 20
     assert Config.from_env({"CAS_MAX_AC_BYTES": "4096"}).max_ac_bytes == 4096
 
 
 def test_the_metrics_port_is_unset_by_default_and_read_from_env_or_flag() -> None:
-    from casserver.__main__ import parse_args
-
     assert Config.from_env({}).metrics_port is None
     assert Config.from_env({"CAS_METRICS_PORT": "9100"}).metrics_port == 9100
-    assert parse_args(["--metrics-port", "9200"]) == {"CAS_METRICS_PORT": "9200"}
+    env = {"CAS_METRICS_PORT": "9100"}
+    assert config_of(["--metrics-port", "9200"], env).metrics_port == 9200
 
 
 @pytest.mark.parametrize("env", [{"CAS_METRICS_PORT": "0"}, {"CAS_METRICS_PORT": "5000"}])
@@ -120,17 +124,13 @@ def test_a_metrics_port_must_be_a_port_apart_from_the_listen_port(env: dict[str,
 
 
 def test_the_memory_cache_is_on_by_default_and_set_by_env_or_flag() -> None:
-    from casserver.__main__ import parse_args
-
     c = Config.from_env({})
     assert (c.memory_cache_bytes, c.memory_cache_item_bytes) == (32 << 20, 256 << 10)
     c = Config.from_env({"CAS_MEMORY_CACHE_BYTES": "0", "CAS_MEMORY_CACHE_ITEM_BYTES": "4096"})
     assert (c.memory_cache_bytes, c.memory_cache_item_bytes) == (0, 4096)
-    flags = ["--memory-cache-bytes", "1048576", "--memory-cache-item-bytes", "65536"]
-    assert parse_args(flags) == {
-        "CAS_MEMORY_CACHE_BYTES": "1048576",
-        "CAS_MEMORY_CACHE_ITEM_BYTES": "65536",
-    }
+    flags = ["--memory-cache-bytes", "1MiB", "--memory-cache-item-bytes", "65536"]
+    c = config_of(flags, {"CAS_MEMORY_CACHE_BYTES": "0"})
+    assert (c.memory_cache_bytes, c.memory_cache_item_bytes) == (1 << 20, 65536)
 
 
 @pytest.mark.parametrize("name", ["CAS_MEMORY_CACHE_BYTES", "CAS_MEMORY_CACHE_ITEM_BYTES"])
@@ -141,10 +141,8 @@ def test_memory_cache_sizes_are_checked(name: str, value: str) -> None:
 
 
 def test_granian_runs_rust_tasks_unless_told_otherwise() -> None:
-    from casserver.__main__ import parse_args
-
     assert Config.from_env({}).task_impl == "rust"
     assert Config.from_env({"CAS_TASK_IMPL": "AsyncIO"}).task_impl == "asyncio"
-    assert parse_args(["--task-impl", "asyncio"]) == {"CAS_TASK_IMPL": "asyncio"}
+    assert config_of(["--task-impl", "asyncio"]).task_impl == "asyncio"
     with pytest.raises(ConfigError, match="CAS_TASK_IMPL"):
         Config.from_env({"CAS_TASK_IMPL": "threads"})

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from casserver.rsgi import call_wsgi, wsgi_environ
+import pytest
+
+from casserver.bodyreader import BodyRules
+from casserver.fastget import FastGet
+from casserver.rsgi import RsgiFront, call_wsgi, wsgi_environ
 
 
 class Headers:
@@ -21,6 +28,9 @@ class Headers:
 
     def get(self, name: str, default: Any = None) -> Any:
         return next((v for k, v in self._pairs if k == name), default)
+
+    def get_all(self, name: str) -> list[str]:
+        return [v for k, v in self._pairs if k == name]
 
 
 class Scope:
@@ -71,3 +81,50 @@ def test_call_wsgi_returns_the_whole_answer_and_closes_it() -> None:
 
     assert call_wsgi(app, {}) == (201, [("content-type", "text/plain")], b"hello")
     assert closed == [True]
+
+
+class Recorder:
+    """Recorder is the part of granian's RSGI protocol the front answers with."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, list[tuple[str, str]], bytes]] = []
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answers.append((status, headers, body))
+
+
+class Exploding:
+    """Exploding stands in for FastGet with a bug: it raises out of serve."""
+
+    def serve(self, scope: Any, protocol: Any) -> int:
+        raise RuntimeError("a bug")
+
+
+def test_an_unexpected_exception_is_a_500_problem_and_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        raise AssertionError("not reached")
+
+    front = RsgiFront(
+        app, cast(FastGet, Exploding()), BodyRules(1, 1.0, 1.0), threads=1, upload_threads=1
+    )
+    protocol = Recorder()
+    scope = Scope()
+    scope.method = "GET"
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="casserver.errors"):
+            loop.run_until_complete(front.__rsgi__(scope, protocol))
+        front.__rsgi_del__(loop)
+    finally:
+        loop.close()
+    [(status, headers, body)] = protocol.answers
+    assert (status, dict(headers)["content-type"]) == (500, "application/problem+json")
+    assert json.loads(body) == {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "unexpected server error",
+    }
+    assert [r.message for r in caplog.records] == ["unhandled error"]

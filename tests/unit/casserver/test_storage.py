@@ -1,5 +1,6 @@
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -167,11 +168,16 @@ def test_window_reads_only_the_range(tmp_path: Path) -> None:
         blob.fileno()
 
 
-def test_check_writable(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
+def test_check_writable_recovers_a_wiped_layout_but_never_makes_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = BlobStore(root)
     assert store.check_writable() is None
-    store.tmp_dir.rmdir()  # e.g. the volume went away; works even for root, unlike chmod
+    shutil.rmtree(root)  # e.g. the volume went away; works even for root, unlike chmod
     assert "not writable" in (store.check_writable() or "")
+    assert not root.exists()
+    root.mkdir()  # the volume is back, empty: writes work again by themselves
+    assert store.check_writable() is None
+    assert store.commit(write_temp(store), SHA256) == {"sha256"}
 
 
 def test_a_fanout_directory_made_elsewhere_is_synced_before_a_blob_in_it_is_acknowledged(

@@ -51,6 +51,7 @@ EXPECTED = {
     ("NetworkPolicy", "casserver-clients"),
     ("NetworkPolicy", "cacheserver-metrics"),
     ("NetworkPolicy", "casserver-metrics"),
+    ("NetworkPolicy", "loadclient-metrics"),
     ("Job", "loadclient"),
     ("Ingress", "cache"),
     ("Ingress", "origin"),
@@ -295,7 +296,15 @@ def test_scrape_annotations_name_the_metrics_port() -> None:
         for o in workloads("k8s")
         if o["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape")
     }
-    assert scraped == {"casserver", "cacheserver"}
+    assert scraped == {"casserver", "cacheserver", "loadclient"}
+
+
+def test_the_loadclient_job_serves_live_metrics_on_its_scraped_port() -> None:
+    container = the_container("Job", "loadclient")
+    args = container["args"]
+    addr = args[args.index("--metrics-addr") + 1]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert addr == f"0.0.0.0:{ports['metrics']}"
 
 
 @pytest.mark.parametrize(

@@ -68,9 +68,25 @@ def cacheserver_metrics_port_names() -> set[str]:
         port.close()
 
 
+def loadclient_names() -> set[str]:
+    """The names `loadclient run --metrics-addr` serves, after one failed request."""
+    from prometheus_client.exposition import generate_latest
+
+    from loadclient.live import Board, registry_for
+    from loadclient.metrics import Metrics
+    from loadclient.result import TIMEOUT, Result
+
+    metrics = Metrics(10**8)
+    metrics.add(Result(0, 1, 2, 0, 0, 0, TIMEOUT, "timed out", None))
+    board = Board()
+    board.finish(metrics)
+    return exposed_names(generate_latest(registry_for(board)).decode())
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     names = casserver_names(tmp_path_factory.mktemp("cas-data")) | cacheserver_names()
+    names |= loadclient_names()
     assert "cas_storage_bytes" in names and "cacheserver_gets_total" in names
     return names | SYNTHETIC
 

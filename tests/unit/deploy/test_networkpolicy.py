@@ -163,6 +163,11 @@ CASES = [
     ("grafana", "casserver", "http", False),
     ("casserver", "cacheserver", "http", False),
     ("grafana", "prometheus", "http", True),
+    # The loadclient Job's live metrics: Prometheus alone.
+    ("prometheus", "loadclient", "metrics", True),
+    ("cacheserver", "loadclient", "metrics", False),
+    ("grafana", "loadclient", "metrics", False),
+    ("ingress", "loadclient", "metrics", False),
     ("loadclient", "prometheus", "http", False),
 ]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import _parser, build_config, main
+from loadclient.cli import build_config, main, parser
 from loadclient.config import Config, ConfigError, addr_to_url
 from loadclient.durations import NS_PER_S, Rate
 
@@ -21,7 +21,7 @@ GO_ENV = {
 
 
 def config(argv: list[str], env: dict[str, str] | None = None) -> Config:
-    return build_config(_parser().parse_args(["run", *argv]), env or {})
+    return build_config(parser().parse_args(["run", *argv]), env or {})
 
 
 def test_from_env_reads_the_go_variables() -> None:

@@ -248,3 +248,39 @@ def test_a_reused_connection_closed_before_the_send_retries_it() -> None:
 )
 def test_connect_failures_are_classified(exc: BaseException, kind: str) -> None:
     assert classify(exc)[0] == kind
+
+
+INTERIM = (
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </cas/x>; rel=preload\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("hashing", [False, True])
+def test_interim_answers_are_read_past_to_the_final_one(chunked: bool, hashing: bool) -> None:
+    # 100 Continue and 103 Early Hints precede the answer (RFC 9110 15.2); split at every byte,
+    # in two reads, and one byte per read.
+    raw = INTERIM + response(BODY, chunked=chunked, extra="X-Cache: hit\r\n")
+    cuts = [[raw[:c], raw[c:]] for c in range(1, len(raw))] + [[raw]]
+    for reads in [*cuts, [raw[i : i + 1] for i in range(len(raw))]]:
+        ex, verdict, keep = exchange_over(reads, None if hashing else BODY)
+        assert verdict == (None, ""), [len(r) for r in reads]
+        assert ex.status == 200 and ex.cache == b"hit" and keep
+        assert ex.bytes_in == len(BODY)
+
+
+def test_an_interim_answer_then_an_error_is_the_error() -> None:
+    ex, (kind, _), _ = exchange_over([INTERIM + response(b"nope", "404 Not Found")])
+    assert kind == "status" and ex.status == 404
+
+
+def test_an_interim_answer_alone_then_a_close_is_no_answer() -> None:
+    attacker = FakeAttacker()
+    conn = Connection(attacker, ReadBuffer(64))  # type: ignore[arg-type]
+    conn.transport = FakeTransport()  # type: ignore[assignment]
+    conn.send(Exchange(0, 0, b"GET", DIGEST, BODY))
+    conn.data_received(INTERIM)
+    assert attacker.done == []
+    conn.connection_lost(None)
+    [(ex, (kind, _), _)] = attacker.done
+    assert kind == "protocol" and ex.status == 0

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import _parser, build_config
-from loadclient.config import Config
+from loadclient.cli import build_config, parser
+from loadclient.config import Config, ConfigError
 
 TOKEN = "s3cret-write-token"
 BASE = ["--cas", "http://cas:5000", "--cache", "http://cache:18001"]
 
 
 def config(argv: list[str], env: dict[str, str] | None = None) -> Config:
-    return build_config(_parser().parse_args(["run", *BASE, *argv]), env or {})
+    return build_config(parser().parse_args(["run", *BASE, *argv]), env or {})
 
 
 def test_no_token_by_default() -> None:
@@ -31,7 +31,7 @@ def test_token_from_env_flag_or_file_the_flags_winning(tmp_path: Path) -> None:
 
 
 def test_token_is_never_in_repr_or_the_reports_summary() -> None:
-    from loadclient.cli import _config_summary
+    from loadclient.prepare import config_summary as _config_summary
 
     c = config(["--token", TOKEN])
     assert TOKEN not in repr(c)
@@ -40,7 +40,7 @@ def test_token_is_never_in_repr_or_the_reports_summary() -> None:
 
 def test_token_is_not_in_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        _parser().parse_args(["run", "--help"])
+        parser().parse_args(["run", "--help"])
     out = capsys.readouterr().out
     assert "--token" in out and "--token-file" in out and "CAS_WRITE_TOKEN" in out
 
@@ -63,7 +63,6 @@ def test_unusable_tokens_are_refused_without_showing_them(
     assert TOKEN not in str(info.value)
 
 
-def test_token_flag_and_file_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        _parser().parse_args(["run", "--token", TOKEN, "--token-file", "/x"])
-    assert "not allowed with" in capsys.readouterr().err
+def test_token_flag_and_file_exclude_each_other() -> None:
+    with pytest.raises(ConfigError, match="--token or --token-file, not both"):
+        config(["--token", TOKEN, "--token-file", "/x"])

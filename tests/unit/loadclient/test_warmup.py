@@ -104,6 +104,8 @@ def test_a_warm_connection_then_carries_a_get_as_usual() -> None:
         (b"HTTP/1.0 200 OK\r\n\r\n", False, None),
         (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n", True, None),
         (b"HTTP/1.1 200 OK\r\n\r\n", True, None),  # no Content-Length: still no body to HEAD
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+         + OK_HEAD, True, None),  # interim answers come before the final one
         (OK_HEAD + b"xyz", False, "answer to HEAD has a body"),
         (b"SMTP ready\r\n\r\n", False, "invalid HTTP answer"),
         (None, False, "no answer within the timeout on 1 of 1"),

@@ -1,0 +1,77 @@
+"""The granian Server settings both servers share, and how both run it.
+
+Each server names in ``target`` the loader it really runs (granian is given the loader
+itself with ``wrap_loader=False``, so the target string is only what its logs show).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from cascommon import logs
+
+if TYPE_CHECKING:
+    from granian.server.common import AbstractServer
+
+    Server = AbstractServer[Any]
+
+# Granian's own CLI takes --http1-header-read-timeout in 1-60000 ms (hyper's one timer for
+# a request's headers and the idle wait before the next one).
+HEADER_TIMEOUT_RANGE_S: Final = (0.001, 60.0)
+
+
+def server(
+    target: str,
+    *,
+    interface: str,
+    host: str,
+    port: int,
+    workers: int,
+    header_timeout_s: float,
+    max_connections: int,
+    log_level: str,
+    **extra: Any,
+) -> Server:
+    """Return a granian Server: HTTP/1 only, no websockets, JSON logs, the header timeout."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    low, high = HEADER_TIMEOUT_RANGE_S
+    if not low <= header_timeout_s <= high:
+        raise ValueError(f"granian's header timeout must be {low}-{high:g} s")
+    return Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces(interface),
+        # HTTP/1 only: in auto mode granian's first read (to tell h1 from h2) has no
+        # timeout, so a connection that never sends a byte was never closed.
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        http1_settings=HTTP1Settings(header_read_timeout=round(header_timeout_s * 1000)),
+        # Connections a worker holds, idle ones included: they cost a few KB each in
+        # Rust, no thread, so the bound is high; past it granian stops accepting.
+        backpressure=max_connections,
+        log_dictconfig=logs.server_dict_config(log_level),
+        log_level=LogLevels(log_level.lower()),
+        **extra,
+    )
+
+
+def run(server: Server, loader: Callable[[], Any]) -> None:
+    """Run server with loader building the app in each worker, until it stops."""
+    try:
+        # The loader may return an RSGI object (it has __rsgi__), which granian's hints
+        # do not name.
+        server.serve(target_loader=loader, wrap_loader=False)
+    except SystemExit as exc:
+        # A stop signal sent to the whole process group (Ctrl-C in a terminal, a test
+        # harness) reaches the workers too; one that exits before the main process asks
+        # it to looks like a crash to granian, which then exits 1 on a clean stop.
+        if exc.code == 1 and server.interrupt_signal:
+            return
+        raise

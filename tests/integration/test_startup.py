@@ -1,0 +1,159 @@
+"""Start-up mistakes against the real programs: one line on stderr, exit 2, nothing harmed."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import PYTHON, ServerProcess, cacheserver_argv, free_port
+
+EXIT_CONFIG = 2
+
+
+def run_to_exit(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run a program that should refuse to start; return its exit code and stderr."""
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        argv, env=environ | (env or {}), capture_output=True, text=True, timeout=60
+    )
+    return done.returncode, done.stderr
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def casserver_argv(port: int, storage: Path, *extra: str) -> list[str]:
+    return [PYTHON, "-m", "casserver", "--host", "127.0.0.1", "--port", str(port),
+            "--storage", str(storage), "--workers", "1", *extra]  # fmt: skip
+
+
+@pytest.fixture
+def casserver(tmp_path: Path) -> Iterator[ServerProcess]:
+    port = free_port()
+    server = ServerProcess(
+        casserver_argv(port, tmp_path / "first"),
+        base_url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / "first.log",
+        env={"CAS_READ_TOKEN": ""},  # empty: reads open, as compose passes it
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def has_request_metrics(server: ServerProcess) -> bool:
+    requests.get(server.base_url + "/healthz", timeout=5)
+    return "cas_http_requests_total" in requests.get(server.base_url + "/metrics", timeout=5).text
+
+
+def test_a_second_casserver_on_a_busy_port_refuses_and_leaves_the_first_alone(
+    casserver: ServerProcess, tmp_path: Path
+) -> None:
+    port = int(casserver.base_url.rsplit(":", 1)[1])
+    assert has_request_metrics(casserver)
+    code, stderr = run_to_exit(casserver_argv(port, tmp_path / "second"))
+    assert code == EXIT_CONFIG
+    assert f"CAS_SERVER_PORT: cannot listen on 127.0.0.1 port {port}" in one_line(stderr)
+    assert has_request_metrics(casserver)  # its metrics directory is still there
+
+
+def test_a_second_casserver_never_empties_a_metrics_dir_in_use(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    first = ServerProcess(
+        casserver_argv(port, tmp_path / "first"),
+        base_url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / "first.log",
+        env=env,
+    )
+    first.start()
+    try:
+        assert has_request_metrics(first)
+        code, stderr = run_to_exit(casserver_argv(free_port(), tmp_path / "second"), env)
+        assert code == EXIT_CONFIG
+        assert "is in use by another casserver" in one_line(stderr)
+        assert has_request_metrics(first)
+    finally:
+        first.stop()
+
+
+def test_casserver_says_at_start_what_it_leaves_open(casserver: ServerProcess) -> None:
+    log = casserver.log_path.read_text()
+    assert "open to anyone: writes: CAS_WRITE_TOKEN unset; reads: CAS_READ_TOKEN unset" in log
+
+
+def test_a_busy_port_is_one_line_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        origin = "http://127.0.0.1:9"
+        cases = [
+            (cacheserver_argv(port=free_port(), peer_port=busy, origin=origin), "CACHE_PEER_PORT"),
+            (cacheserver_argv(port=busy, peer_port=free_port(), origin=origin), "LISTEN_PORT"),
+            (cacheserver_argv(port=free_port(), peer_port=free_port(), origin=origin,
+                              extra=["--metrics-port", str(busy)]), "CACHE_METRICS_PORT"),
+            (casserver_argv(free_port(), tmp_path / "cas", "--metrics-port", str(busy)),
+             "CAS_METRICS_PORT"),
+        ]  # fmt: skip
+        for argv, name in cases:
+            code, stderr = run_to_exit(argv)
+            assert code == EXIT_CONFIG
+            assert f"{name}: cannot listen on 127.0.0.1 port {busy}" in one_line(stderr)
+
+
+def test_a_second_cacheserver_on_a_busy_client_port_refuses(tmp_path: Path) -> None:
+    port = free_port()
+    first = ServerProcess(
+        cacheserver_argv(port=port, peer_port=free_port(), origin="http://127.0.0.1:9"),
+        base_url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / "first.log",
+        env={"CACHE_PEER_TOKEN": ""},
+    )
+    first.start()
+    try:
+        argv = cacheserver_argv(port=port, peer_port=free_port(), origin="http://127.0.0.1:9")
+        code, stderr = run_to_exit(argv)
+        assert code == EXIT_CONFIG and "LISTEN_PORT" in one_line(stderr)
+        assert "open to anyone: peer port: CACHE_PEER_TOKEN unset" in first.log_path.read_text()
+    finally:
+        first.stop()
+
+
+BAD = [
+    (["casserver"], {"CAS_SERVER_PORT": "abc"}, "CAS_SERVER_PORT must be an integer, got 'abc'"),
+    (["casserver"], {"CAS_WRITE_TOKEN_FILE": "{blank}"}, "CAS_WRITE_TOKEN_FILE: "),
+    (["cacheserver"], {"CACHE_BYTES": "abc"},
+     "CACHE_BYTES must be a byte size like 64MiB or 67108864, got 'abc'"),
+    (["cacheserver"], {"CACHE_PEER_TOKEN_FILE": "{blank}"}, "CACHE_PEER_TOKEN_FILE: "),
+    (["cacheserver"], {"CACHE_PEER_TOKEN": "a", "CACHE_PEER_TOKEN_FILE": "{blank}"},
+     "not both"),
+    (["loadclient", "run", "--cache", "http://127.0.0.1:9"], {"ATTACK_FREQ": "abc"},
+     "ATTACK_FREQ must be a rate"),
+    (["loadclient", "run", "--cache", "http://127.0.0.1:9"], {"CAS_WRITE_TOKEN_FILE": "{blank}"},
+     "CAS_WRITE_TOKEN_FILE: "),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("program", "env", "message"), BAD, ids=[str(b[1]) for b in BAD])
+def test_a_bad_setting_is_one_line_and_exit_2(
+    program: list[str], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    blank = tmp_path / "token"
+    blank.write_text(" \n")
+    env = {k: v.replace("{blank}", str(blank)) for k, v in env.items()}
+    code, stderr = run_to_exit([PYTHON, "-m", *program], env)
+    assert code == EXIT_CONFIG
+    assert message in one_line(stderr)
