@@ -11,14 +11,15 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/cas
 WORKDIR /src
 # README.md is the distribution's long description; pyproject.toml refers to it.
-COPY pyproject.toml README.md ./
+# constraints.txt: the tested versions (scripts/lock), so the image runs what CI ran.
+COPY pyproject.toml README.md constraints.txt ./
 COPY cascommon ./cascommon
 COPY casserver ./casserver
 COPY cacheserver ./cacheserver
 COPY loadclient ./loadclient
 # Every dependency ships manylinux wheels for CPython 3.11, so no compiler is needed;
 # --only-binary keeps it that way instead of silently building from source.
-RUN /opt/cas/bin/pip install --only-binary=:all: --no-binary=cas-harness . \
+RUN /opt/cas/bin/pip install --only-binary=:all: --no-binary=cas-harness -c constraints.txt . \
     && /opt/cas/bin/python -m compileall -q /opt/cas/lib
 
 FROM ${PYTHON_IMAGE}

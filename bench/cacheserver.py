@@ -1,6 +1,6 @@
 """Cached GETs of one cacheserver against nginx, and hit p99 beside a frozen origin.
 
-Usage: ``flock /tmp/cas-bench.lock .venv/bin/python bench/cacheserver.py [--duration-s 4]
+Usage: ``flock /tmp/cas-bench.lock .venv/bin/python -m bench.cacheserver [--duration-s 4]
 [--rounds 3] [--connections 32] [--server granian] [--server gunicorn] [--hung-s 6] [--json]``
 
 One run starts, on free loopback ports: a casserver holding a 25 KB and a 1 MiB blob,
@@ -30,7 +30,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import harness
+from bench import harness
 
 SIZES = {"25 KB": 25_000, "1 MiB": 1 << 20}
 TARGET_RATIO_25K = 0.7

@@ -1,6 +1,6 @@
 """Casserver against nginx: GET 25 KB and 1 MiB with wrk, and 16-way parallel 1 MiB uploads.
 
-Usage: ``flock /tmp/cas-bench.lock .venv/bin/python bench/casserver.py [--rounds 3]``
+Usage: ``flock /tmp/cas-bench.lock .venv/bin/python -m bench.casserver [--rounds 3]``
 
 Protocol: every server (nginx static with one worker as the reference, casserver on
 granian, casserver on gunicorn) is pinned to CPU 0 with ``taskset``; the load (``wrk
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-import harness
+from bench import harness
 
 SIZES = {"25 KB": 25_000, "1 MiB": 1 << 20}
 SERVER_CPU, LOAD_CPU = 0, 1

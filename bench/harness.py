@@ -1,30 +1,28 @@
-"""Harness is the plumbing the benchmarks share: work dirs, server processes, nginx and wrk.
+"""The plumbing the benchmarks share: work dirs, blobs, nginx and wrk.
 
-The scripts run as ``.venv/bin/python bench/X.py``, so bench/ is ``sys.path[0]`` and
-``import harness`` finds this module whatever the working directory.
+Run each benchmark from the repository root as a module, ``.venv/bin/python -m bench.X``;
+server processes come from ``procharness``, the harness the tests and scripts use too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
+from procharness import free_port, running
+
+__all__ = ["free_port", "nginx", "pinned", "put", "running", "tool", "workdir", "wrk", "write_blob"]
+
 
 NGINX_CONF = """\
 daemon off;
@@ -71,13 +69,6 @@ def pinned(cpu: int | None, argv: Sequence[str]) -> list[str]:
     return list(argv) if cpu is None else [tool("taskset"), "-c", str(cpu), *argv]
 
 
-def free_port() -> int:
-    """Free_port returns a loopback TCP port that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def workdir(prefix: str, parent: Path | None = None) -> Iterator[Path]:
     """Workdir yields a fresh temporary directory (in parent if given) and removes it after."""
@@ -105,55 +96,6 @@ def put(origin: str, data: bytes) -> str:
         if resp.status not in (200, 201):
             raise RuntimeError(f"PUT {origin}/cas/{digest}: {resp.status}")
     return digest
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    # The whole process group, so that a server's workers go with it.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-@contextmanager
-def running(
-    argv: Sequence[str], ready_url: str, log: Path, env: Mapping[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Running starts a server in its own process group, yields it, and stops it on exit."""
-    # Ready once ready_url answers 200; env is added to ours; output goes to log.
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
-    try:
-        _wait_ready(ready_url, proc)
-        yield proc
-    finally:
-        _stop(proc)
 
 
 @contextmanager

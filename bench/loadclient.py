@@ -1,6 +1,6 @@
 """Maximum request rate of loadclient against wrk, same nginx, same run; and rate accuracy.
 
-Usage: ``.venv/bin/python bench/loadclient.py [--duration-s 4] [--rounds 3] [--connections 64]
+Usage: ``.venv/bin/python -m bench.loadclient [--duration-s 4] [--rounds 3] [--connections 64]
 [--size 25000] [--accuracy-rate 5000] [--timer-rates 200,1000,5000] [--json] [--no-pin]``
 
 Starts one nginx worker (non-daemon, generated config in a temp dir, free loopback port)
@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import harness
+from bench import harness
 
 TARGET_RATIO = 0.8
 

@@ -7,11 +7,11 @@ ratios (ours / nginx) and written to JSON:
 - cached 25 KB GETs at a fixed rate through one front end (loadclient): throughput, p99;
 - origin loads when 100 clients ask for one cold key at once, spread over the front ends;
 - hit ratio and origin loads for a Zipf workload over more keys than one member holds but
-  fewer than the tier does (a small driver here until loadclient's --keys/--distribution
-  lands);
+  fewer than the tier does (loadclient's ``--keys --distribution zipf --shard``);
 - cached GETs while casserver is frozen (SIGSTOP).
 
-Run: ``flock /tmp/cas-bench.lock .venv/bin/python bench/system.py``. The machine may be shared.
+Run from the repository root: ``flock /tmp/cas-bench.lock .venv/bin/python -m bench.system``.
+The machine may be shared.
 """
 
 from __future__ import annotations
@@ -30,17 +30,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import harness
+import requests
+
+from bench import harness, zipfload
+from tests.faults.loadrun import LoadRun
+from tests.tier import Tier, origin_gets, running
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import requests  # noqa: E402
-import zipfload  # noqa: E402
-
-from tests.faults.loadrun import LoadRun  # noqa: E402
-from tests.tier import Tier, origin_gets, running  # noqa: E402
-
 FROZEN_MISSES = 5
 
 PROXY_CONF = """\

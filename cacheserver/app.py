@@ -127,7 +127,7 @@ def create_app(
         registry=registry,
         gate=misses,
     )
-    return HitPath(forward, group.cached)
+    return HitPath(forward, group.cached, group.counters.add)
 
 
 def peer_server(config: Config, group: Group) -> PeerServer:

@@ -10,12 +10,15 @@ So in the serving process we give granian a callback that answers hits from prot
 and hands every other request to granian's own wrapper, unchanged. granian has no public
 hook for this: the name replaced (its WSGI worker spawner's `_wsgi_call_wrap`) is private,
 so when it is missing (another granian) nothing is replaced and hits take the WSGI path,
-as correct and only slower; tests/unit/cacheserver/test_granianhits.py checks the name.
+as correct and only slower. install checks the name and its parameters and warns when
+they differ; CallbackHits in /stats counts the hits the hook answered, and
+tests/integration/cacheserver/test_granian_hook.py asserts it grows in a real worker.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from types import ModuleType
@@ -29,22 +32,36 @@ log = logging.getLogger(__name__)
 # wrapper up by this module-level name when they spawn a WSGI worker.
 SERVER_MODULES = ("granian.server.mp", "granian.server.mt")
 WRAPPER_NAME = "_wsgi_call_wrap"
+SIGNATURE = ("callback", "scope_opts", "access_log_fmt")  # what hits_first passes on, in order
 
 Runner = Callable[[Any, dict[str, Any]], int]
 
 
 def runner(hits: HitPath, slow: Runner) -> Runner:
     """Runner is a granian WSGI callback: hits answered from proto, the rest by slow."""
-    answer = hits.answer
+    answer, count = hits.answer, hits.count
 
     def run(proto: Any, scope: dict[str, Any]) -> int:
         found = answer(scope)
         if found is None:
             return slow(proto, scope)
         proto.response_bytes(200, found[0], found[1])
+        count("CallbackHits")
         return 200
 
     return run
+
+
+def _fits(wrap: Any) -> bool:
+    """Say whether wrap is granian's wrapper as this module knows it (name and parameters)."""
+    wrap = getattr(wrap, "granian_wrap", wrap)
+    if not callable(wrap):
+        return False
+    try:
+        names = tuple(inspect.signature(wrap).parameters)
+    except (TypeError, ValueError):
+        return False
+    return names[: len(SIGNATURE)] == SIGNATURE
 
 
 def install(hits: HitPath) -> bool:
@@ -54,9 +71,9 @@ def install(hits: HitPath) -> bool:
     It reports whether granian's wrapper was found and replaced.
     """
     modules = [m for name in SERVER_MODULES if (m := _module(name)) is not None]
-    targets = [m for m in modules if callable(getattr(m, WRAPPER_NAME, None))]
+    targets = [m for m in modules if _fits(getattr(m, WRAPPER_NAME, None))]
     if not targets:
-        log.warning("granian has no %s: hits take the WSGI path", WRAPPER_NAME)
+        log.warning("granian has no %s%s: hits take the WSGI path", WRAPPER_NAME, SIGNATURE)
         return False
     for module in targets:
         # A second install (another app in this process) wraps granian's own wrapper again.

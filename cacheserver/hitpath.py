@@ -24,10 +24,18 @@ HEADER_MEMO_ITEMS: Final = 4096
 class HitPath:
     """HitPath answers GET/HEAD /cas/<digest> hits itself and delegates everything else."""
 
-    def __init__(self, app: WSGIApplication, cached: Callable[[str], bytes | None]) -> None:
+    def __init__(
+        self,
+        app: WSGIApplication,
+        cached: Callable[[str], bytes | None],
+        count: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self._cached = cached
         self._headers: dict[str, Headers] = {}
+        # Counts hits answered from granian's callback (CallbackHits in /stats), so that a
+        # granian that stopped calling the replaced wrapper shows as 0, not as nothing.
+        self.count = count or (lambda name: None)
 
     def answer(self, environ: Mapping[str, Any]) -> tuple[Headers, bytes] | None:
         """Answer is the headers and body of a 200 hit for a WSGI environ (or granian's scope).

@@ -18,6 +18,7 @@ COUNTERS: Final = (
     "VerifyErrors",  # values from the origin or a peer that did not match their digest
     "NegativeHits",  # gets answered 404 from the short negative cache
     "Streams",  # values too large to cache, streamed from the owner or the origin
+    "CallbackHits",  # hits answered from granian's callback (granianhits): 0 = hook inactive
 )
 
 

@@ -73,8 +73,3 @@ def parse_sha256(text: str) -> Digest:
 def sha256_hex(data: bytes) -> str:
     """Sha256_hex returns the SHA-256 of data as lowercase hex."""
     return hashlib.sha256(data).hexdigest()
-
-
-def sha1_hex(data: bytes) -> str:
-    """Sha1_hex returns the SHA-1 of data as lowercase hex."""
-    return hashlib.sha1(data).hexdigest()

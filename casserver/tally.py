@@ -10,8 +10,11 @@ requests at hand: a scrape lags by one loop pass, never by an earlier answer.
 from __future__ import annotations
 
 import asyncio
+import logging
 from bisect import bisect_left
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class Tally:
@@ -74,19 +77,31 @@ class CounterSlot:
             self._child.inc(amount)
 
 
+HISTOGRAM_INTERNALS = ("_upper_bounds", "_buckets", "_sum")
+
+
 class HistogramSlot:
     """HistogramSlot tallies observations of one histogram child by bucket."""
 
-    __slots__ = ("_tally", "_child", "_bounds", "_counts", "_sum")
+    __slots__ = ("_tally", "_child", "_bounds", "_counts", "_sum", "bulk")
 
     def __init__(self, tally: Tally, child: Any) -> None:
         self._tally, self._child = tally, child
-        self._bounds: list[float] = list(child._upper_bounds)
+        # Bulk writes use prometheus-client's private _upper_bounds, _buckets and _sum
+        # (there is no public bulk observe). If a release renames them, observe one at a
+        # time through the public API instead: slower, never wrong.
+        self.bulk = all(hasattr(child, name) for name in HISTOGRAM_INTERNALS)
+        if not self.bulk:
+            log.warning("prometheus-client histogram internals changed: observing one by one")
+        self._bounds: list[float] = list(child._upper_bounds) if self.bulk else []
         self._counts = [0] * len(self._bounds)
         self._sum = 0.0
 
     def observe(self, value: float) -> None:
-        """Observe records value at the next flush."""
+        """Record value at the next flush (at once without the internals)."""
+        if not self.bulk:
+            self._child.observe(value)
+            return
         self._counts[bisect_left(self._bounds, value)] += 1
         self._sum += value
         if not self._tally.scheduled:

@@ -113,11 +113,6 @@ class Workspace:
             os.close(fd)
 
 
-def is_lock(path: Path) -> bool:
-    """Is_lock tells a workspace's lock file (tmp/<owner>.lock) from data."""
-    return path.parent.name == "tmp" and path.name.endswith(LOCK_SUFFIX)
-
-
 def _still_at(fd: int, path: Path) -> bool:
     try:
         return os.path.samestat(os.fstat(fd), os.stat(path))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from loadclient.cli import main as _main
+try:
+    from loadclient.cli import main as _main
+except KeyboardInterrupt:  # Ctrl-C while still importing: stop quietly, as the run does
+    sys.exit(130)
 
 
 def main() -> None:
-    """Main runs the command line and exits with its code."""
+    """Run the command line and exit with its code."""
     sys.exit(_main())
 
 

@@ -3,7 +3,6 @@ again on the merged figures (exactly as one generator's steps are)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from loadclient.capacity import CapacitySettings, Search
 from loadclient.capacity_report import Step, capacity_json, capacity_text, exit_code_of, judge
 from loadclient.durations import parse_duration_ns
 from loadclient.exits import EXIT_USAGE
-from loadclient.merge import merge_command, merge_reports
+from loadclient.merge import merge_command, merge_reports, read_reports
 from loadclient.mergeable import NotMergeable
 from loadclient.report import dumps
 from loadclient.thresholds import Schedule, Thresholds
@@ -51,10 +50,8 @@ def merge_capacity(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def merge_any(paths: Sequence[Path], quiet: bool = False) -> int:
     """Merge_any merges capacity reports rung by rung, other reports as `merge` always has."""
-    try:
-        reports = [json.loads(p.read_text()) for p in paths]
-    except (OSError, ValueError) as exc:
-        print(f"loadclient merge: {exc}", file=sys.stderr)
+    reports = read_reports(paths)
+    if reports is None:
         return EXIT_USAGE
     if not all(isinstance(r, dict) and "capacity" in r for r in reports):
         return merge_command(paths, quiet)

@@ -39,12 +39,28 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> Report:
     return Report(merged, 0, target, verdict, about)
 
 
+def read_reports(paths: Sequence[Path]) -> list[Any] | None:
+    """Return the JSON of each file, or None after saying on stderr which one is not JSON."""
+    reports = []
+    for path in paths:
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            print(
+                f"loadclient merge: {path}: not a loadclient JSON report ({exc})", file=sys.stderr
+            )
+            return None
+    return reports
+
+
 def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:
     """Merge_command prints the merged report of the files at paths; it returns the exit code."""
+    reports = read_reports(paths)
+    if reports is None:
+        return EXIT_USAGE
     try:
-        reports = [json.loads(p.read_text()) for p in paths]
         merged = merge_reports(reports)
-    except (OSError, ValueError, NotMergeable) as exc:
+    except (ValueError, NotMergeable) as exc:
         print(f"loadclient merge: {exc}", file=sys.stderr)
         return EXIT_USAGE
     out = merged.to_json()

@@ -39,11 +39,6 @@ def file_blob(path: Path) -> Blob:
     return Blob.of(path.read_bytes())
 
 
-def is_miss(hit: int, miss_ratio: float) -> bool:
-    """Is_miss says whether request hit asks for a fresh blob; misses are spread evenly."""
-    return miss_index(hit, miss_ratio) is not None
-
-
 def miss_index(hit: int, miss_ratio: float) -> int | None:
     """Miss_index is which fresh blob request hit asks for, or None when it asks for the hot one.
 

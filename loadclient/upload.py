@@ -17,6 +17,22 @@ class UploadError(RuntimeError):
     """UploadError is a blob casserver did not accept (or casserver could not be reached)."""
 
 
+def _reason(exc: BaseException) -> str:
+    """Return the innermost OS error's words (e.g. "Connection refused"), not urllib3's prose."""
+    seen: list[BaseException] = [exc]
+    for _ in range(50):  # chains are short; a cycle must not hang the error path
+        if not seen:
+            break
+        e = seen.pop()
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror
+        seen += [a for a in e.args if isinstance(a, BaseException)]
+        seen += [
+            c for c in (e.__cause__, e.__context__, getattr(e, "reason", None)) if c is not None
+        ]
+    return type(exc).__name__
+
+
 def upload(session: requests.Session, cas_url: str, blob: Blob, timeout_s: float) -> int:
     """Upload PUTs blob as multipart part "file" to /cas/{digest}; it returns 200 or 201.
 
@@ -26,8 +42,12 @@ def upload(session: requests.Session, cas_url: str, blob: Blob, timeout_s: float
     files = {"file": (blob.digest, blob.data, "application/octet-stream")}
     try:
         resp = session.put(url, files=files, timeout=timeout_s)
+    except requests.Timeout as exc:
+        raise UploadError(f"upload failed: PUT {url}: no answer within {timeout_s:g} s") from exc
     except requests.RequestException as exc:
-        raise UploadError(f"upload failed: PUT {url}: cannot reach casserver: {exc}") from exc
+        raise UploadError(
+            f"upload failed: PUT {url}: cannot reach casserver: {_reason(exc)}"
+        ) from exc
     if resp.status_code == 401:
         sent = "Authorization" in session.headers
         raise UploadError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -10,6 +12,24 @@ import pytest
 from tests.support import PYTHON, ServerProcess, free_port
 
 Spawn = Callable[..., ServerProcess]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temp_dir_inside_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point TMPDIR (ours and every child's: mktemp, servers) into pytest's basetemp.
+
+    pytest removes its basetemp after a passing run, so nothing is left in the system
+    temp dir; a failing run keeps it, with everything a test wrote, for a look.
+    """
+    inside = tmp_path_factory.mktemp("tmpdir", numbered=False)
+    before, before_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(inside), str(inside)
+    yield
+    tempfile.tempdir = before_tempdir
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A whole tier as real processes (casserver + a ring of cacheservers) for scripts and tests.
 
-Built on ``tests.support.ServerProcess`` (the one process harness), so the fault scripts,
+Built on ``procharness.ServerProcess`` (the one process harness), so the fault scripts,
 the soak, the system benchmark and the spec checks start servers exactly as tests do.
 Members that have a peer listener (``CACHE_PEER_PORT`` in ``cacheserver --help``) get one
 and name each other by it; older members name each other by their client port.

@@ -194,14 +194,34 @@ def run(s: Settings) -> int:
 
 def parse_args(argv: list[str]) -> Settings:
     d = Settings()
-    p = argparse.ArgumentParser(prog="scripts/chaos.sh", description=__doc__.splitlines()[0])
-    p.add_argument("--phase", type=float, default=d.phase_s, help="seconds per phase")
-    p.add_argument("--freeze", type=float, default=d.freeze_s, help="seconds the origin is frozen")
-    p.add_argument("--hit-rate", type=int, default=d.hit_rate, help="hits per second")
-    p.add_argument("--miss-rate", type=int, default=d.miss_rate, help="misses per second")
-    p.add_argument("--size", type=int, default=d.size, help="blob bytes")
-    p.add_argument("--origin-timeout", type=float, default=d.origin_timeout_s, help="members' s")
-    p.add_argument("--max-hit-error-share", type=float, default=d.max_hit_error_share)
+    p = argparse.ArgumentParser(
+        prog="scripts/chaos.sh",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("--phase", type=float, default=d.phase_s, help="seconds per phase (%(default)s)")
+    p.add_argument(
+        "--freeze",
+        type=float,
+        default=d.freeze_s,
+        help="seconds the origin is frozen (%(default)s)",
+    )
+    p.add_argument("--hit-rate", type=int, default=d.hit_rate, help="hits per second (%(default)s)")
+    p.add_argument(
+        "--miss-rate", type=int, default=d.miss_rate, help="misses per second (%(default)s)"
+    )
+    p.add_argument("--size", type=int, default=d.size, help="blob bytes (%(default)s)")
+    p.add_argument(
+        "--origin-timeout",
+        type=float,
+        default=d.origin_timeout_s,
+        help="members' CACHE_ORIGIN_TIMEOUT_S: seconds a miss waits for the origin (%(default)s)",
+    )
+    p.add_argument(
+        "--max-hit-error-share",
+        type=float,
+        default=d.max_hit_error_share,
+        help="share of failed hits above which the run fails, exit 1 (%(default)s)",
+    )
     p.add_argument("--workdir", type=Path, help="logs and reports (default: a temp dir)")
     p.add_argument("--output", type=Path, help="write the figures as JSON here")
     a = p.parse_args(argv)

@@ -1,12 +1,17 @@
-"""The README's main job: the whole stack on loopback, a load test, JSON on stdout."""
+"""scripts/run, the README's main job: the whole stack on loopback, a load test, JSON on stdout."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +54,102 @@ def test_main_job_uploads_load_tests_and_prints_vegeta_json(tmp_path: Path) -> N
     for log in ("casserver", "cacheserver1", "cacheserver2", "cacheserver3"):
         lines = (run_dir / f"{log}.log").read_text().splitlines()
         assert lines and all(json.loads(line) for line in lines if line.strip())
+
+
+def group_alive(pgid: int) -> bool:
+    """Say whether any process of group pgid is still there."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize("after", ["casserver is up", "cacheserver2 is up", "loadclient run"])
+def test_ctrl_c_at_any_moment_stops_every_server_without_a_traceback(
+    tmp_path: Path, after: str
+) -> None:
+    err = tmp_path / "err"
+    with open(err, "wb") as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "stack.py"), "--run-dir", str(tmp_path / "run"),
+             "--duration", "30s"],
+            stdout=subprocess.DEVNULL, stderr=err_file, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while after not in err.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, err.read_text()
+            time.sleep(0.02)
+        if after == "loadclient run":
+            # Python's own start-up (site) cannot catch a KeyboardInterrupt: start once
+            # loadclient's modules are loading, which its __main__ guards.
+            wait_for_child_mapping(proc.pid, b"loadclient", "httptools", deadline)
+        started = child_groups(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
+        began = time.monotonic()
+        code = proc.wait(30)
+        took_s = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.read_text()
+    assert "Traceback" not in text, text
+    assert took_s < 8, text  # a server still starting is killed after 2 s, not 10
+    assert code in (1, 130), text  # interrupted: stack's 130, or loadclient's partial run
+    assert started and not any(group_alive(pid) for pid in started)
+
+
+def wait_for_child_mapping(ppid: int, name: bytes, library: str, deadline: float) -> None:
+    """Wait until ppid's child named name has library mapped (it is importing our code)."""
+    while time.monotonic() < deadline:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if name not in cmdline.read_bytes():
+                    continue
+                stat = (cmdline.parent / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) != ppid:
+                    continue
+                if library in (cmdline.parent / "maps").read_text():
+                    return
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.01)
+    raise TimeoutError(f"no {name!r} child of {ppid} with {library} loaded")
+
+
+def child_groups(ppid: int) -> set[int]:
+    """Return the process groups of ppid's children (each server leads its own)."""
+    groups = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == ppid:
+            groups.add(int(fields[2]))
+    return groups - {ppid}
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--caches", "0"], "--caches: needs at least 1, got 0"),
+        (["--rate", "abc"], "--rate: rate: invalid rate 'abc'"),
+        (["--duration", "ten"], "--duration: duration: invalid duration 'ten'"),
+    ],
+)
+def test_a_bad_option_is_one_line_before_any_server_starts(
+    tmp_path: Path, argv: list[str], says: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "stack.py"), "--run-dir", str(tmp_path / "run"),
+         *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "run").exists()
+    assert "HTML report" not in done.stderr

@@ -22,8 +22,8 @@ SMALL += ["--zipf-size", "50000", "--zipf-requests", "600", "--zipf-rate", "300"
 def test_system_bench_compares_both_tiers_and_ours_loads_a_cold_key_once(tmp_path: Path) -> None:
     out = tmp_path / "system.json"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "system.py"), *SMALL, "--output", str(out)],
-        capture_output=True, text=True, timeout=360, check=False,
+        [sys.executable, "-m", "bench.system", *SMALL, "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=360, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from casserver.workspace import is_lock
-from tests.support import PYTHON, ServerProcess, free_port
+from tests.support import PYTHON, ServerProcess, free_port, is_lock
 
 MAX_BLOB_BYTES = 4 << 20
 SERVERS = ("granian", "gunicorn")

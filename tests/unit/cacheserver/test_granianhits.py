@@ -139,3 +139,16 @@ def test_hit_headers_are_kept_for_a_bounded_number_of_blobs() -> None:
         assert len(hits._headers) <= HEADER_MEMO_ITEMS
     again = hits.answer(scope(f"/cas/{key}"))
     assert again is not None and again[0] is found[0]  # the kept list, not a new one
+
+
+def test_the_replaced_wrapper_is_checked_by_name_and_parameters() -> None:
+    import granian.server.mp
+
+    from cacheserver.granianhits import _fits
+
+    # Fails when a granian upgrade renames or reshapes the private wrapper: hits would then
+    # silently take the slow WSGI path.
+    assert _fits(granian.server.mp._wsgi_call_wrap)
+    assert _fits(lambda callback, scope_opts, access_log_fmt=None: None)
+    assert not _fits(lambda callback, opts: None)
+    assert not _fits(None)

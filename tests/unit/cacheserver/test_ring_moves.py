@@ -1,7 +1,7 @@
 """How many keys change owner when the Kubernetes cache tier restarts or scales.
 
 Members are named as k8s/base/cacheserver.yaml names them: by StatefulSet DNS name,
-so a restarted pod comes back under its own name. The README quotes these shares.
+so a restarted pod comes back under its own name. docs/operations.md quotes these shares.
 """
 
 from __future__ import annotations

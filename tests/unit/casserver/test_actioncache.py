@@ -18,7 +18,7 @@ from casserver.config import Config
 from casserver.metrics import Metrics
 from casserver.storage import BlobStore
 from casserver.upload import Body, TruncatedBody
-from casserver.workspace import is_lock
+from tests.support import is_lock
 from tests.unit.casserver.test_app import assert_problem, sample, stored
 
 KEY = hashlib.sha256(b"an action").hexdigest()

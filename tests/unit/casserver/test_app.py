@@ -17,7 +17,7 @@ from casserver.app import create_app
 from casserver.blobfile import TempBlob
 from casserver.config import Config
 from casserver.storage import BlobStore
-from casserver.workspace import is_lock
+from tests.support import is_lock
 
 DATA = b"the quick brown fox jumps over the lazy dog\n" * 100
 SHA256 = hashlib.sha256(DATA).hexdigest()

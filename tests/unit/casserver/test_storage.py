@@ -8,7 +8,7 @@ import pytest
 from cascommon.digest import parse_digest
 from casserver.blobfile import TempBlob
 from casserver.storage import BlobStore, StorageFull
-from casserver.workspace import is_lock
+from tests.support import is_lock
 
 DATA = b"content-addressed bytes"
 SHA256 = hashlib.sha256(DATA).hexdigest()

@@ -6,7 +6,7 @@ import asyncio
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from casserver.tally import Tally
+from casserver.tally import HISTOGRAM_INTERNALS, Tally
 
 
 def value(registry: CollectorRegistry, name: str, labels: dict[str, str] | None = None) -> float:
@@ -43,3 +43,11 @@ def test_off_the_loop_counts_are_written_at_once() -> None:
     slot = Tally().counter(Counter("sent_bytes", "s", registry=registry))
     slot.inc(25_000)
     assert value(registry, "sent_bytes_total") == 25_000
+
+
+def test_prometheus_client_still_has_the_internals_bulk_writes_use() -> None:
+    # Fails when a prometheus-client upgrade renames _upper_bounds, _buckets or _sum: the
+    # server would still count right (one by one), but slower; refresh tally.py then.
+    histogram = Histogram("internals_seconds", "t", registry=CollectorRegistry())
+    slot = Tally().histogram(histogram)
+    assert slot.bulk, [n for n in HISTOGRAM_INTERNALS if not hasattr(histogram, n)]

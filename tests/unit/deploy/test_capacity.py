@@ -112,10 +112,10 @@ def test_k8s_up_starts_minikube_big_enough(tmp_path: Path, tree: str, flags: tup
     assert memory + sum(SYSTEM_MEMORY_MI.values()) <= budget, f"{tree}: {memory}Mi"
 
 
-def test_the_readme_names_what_minikube_needs(tmp_path: Path) -> None:
+def test_the_operations_guide_names_what_minikube_needs(tmp_path: Path) -> None:
     start = minikube_start_args(tmp_path, "--monitoring")
-    readme = (ROOT / "README.md").read_text()
-    assert f"--cpus={start['cpus']} --memory={start['memory']}" in readme
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert f"--cpus={start['cpus']} --memory={start['memory']}" in guide
 
 
 def test_the_cache_tier_memory_limit_holds_its_bound() -> None:

@@ -1,8 +1,9 @@
 """Every image a documented command runs is a tag that the scripts build.
 
-The README's commands are run in any order after the scripts: `kubectl apply -k` of a
-tree, `docker run`, `docker compose`. Each must find the image the scripts left, or
-(with imagePullPolicy IfNotPresent) pods roll to a tag nobody built and stay unpulled.
+The documented commands (README.md and docs/) are run in any order after the scripts:
+`kubectl apply -k` of a tree, `docker run`, `docker compose`. Each must find the image the
+scripts left, or (with imagePullPolicy IfNotPresent) pods roll to a tag nobody built and
+stay unpulled.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ PROJECT_IMAGE = re.compile(r"^cas-harness(:|$)")
 
 
 def documented_commands() -> list[str]:
-    """Documented_commands are the README's commands: code blocks and inline code."""
-    readme = (ROOT / "README.md").read_text()
+    """Return the documented commands (README.md, docs/): code blocks and inline code."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(path.read_text() for path in docs)
     blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", readme, re.S)
     inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", readme, flags=re.S))
     lines = [line.split("#")[0] for block in blocks for line in block.splitlines()]

@@ -1,5 +1,5 @@
 """The NetworkPolicies: their selectors match the pods and ports they mean, and together
-they allow exactly the connections the README lists.
+they allow exactly the connections docs/architecture.md and docs/operations.md list.
 
 `allowed` evaluates the rendered policies as a network plugin would (ingress only,
 podSelector / namespaceSelector matchLabels, named and numbered ports).

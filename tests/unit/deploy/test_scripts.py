@@ -23,6 +23,7 @@ echo "$(basename "$0") $*" >> "$STUB_LOG"
 case "$(basename "$0") $*" in
     "minikube -p minikube status"*) exit "${STUB_STATUS:-0}" ;;
     "docker compose version") exit "${STUB_NO_V2:-0}" ;;
+    "docker info") exit "${STUB_NO_ENGINE:-0}" ;;
     "docker-compose version --short") echo 1.29.2 ;;
     "docker-compose ps -q "*) echo "id-${*: -1}" ;;
     "docker inspect -f {{.State.Health.Status}} id-"*) echo healthy ;;
@@ -47,10 +48,12 @@ def run(
     stopped: bool = False,
     existing: bool = False,
     compose_v1: bool = False,
+    no_engine: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run runs a script against the stubs.
 
-    stopped: no minikube runs; existing: a stack does; compose_v1: only docker-compose 1.29.
+    stopped: no minikube runs; existing: a stack does; compose_v1: only docker-compose 1.29;
+    no_engine: docker info fails, as it does with no engine running.
     """
     stubs = tmp_path / "bin"
     stubs.mkdir()
@@ -65,6 +68,7 @@ def run(
         "STUB_DIR": str(tmp_path),
         "STUB_STATUS": "7" if stopped else "0",
         "STUB_NO_V2": "1" if compose_v1 else "0",
+        "STUB_NO_ENGINE": "1" if no_engine else "0",
         "STUB_EXISTING": (
             "statefulset.apps/casserver\nstatefulset.apps/cacheserver\n" if existing else ""
         ),
@@ -87,18 +91,30 @@ def test_compose_up_builds_once_waits_then_runs_the_load_test(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert calls == [
         "docker compose version",
+        "docker info",
         "docker compose build casserver",
         "docker compose up --detach --no-build --wait",
         "docker compose run --rm --no-deps loadclient",
     ]
 
 
+def test_compose_up_without_a_docker_engine_says_so_in_one_line(tmp_path: Path) -> None:
+    done, calls = run("compose-up", tmp_path, compose_v1=True, no_engine=True)
+    assert done.returncode == 1
+    assert (
+        done.stderr.startswith("compose-up: no Docker engine answers")
+        and done.stderr.count("\n") == 1
+    )
+    assert calls[-1] == "docker info"
+
+
 def test_compose_up_with_docker_compose_1_29_polls_the_healthchecks(tmp_path: Path) -> None:
     done, calls = run("compose-up", tmp_path, compose_v1=True)
     assert done.returncode == 0, done.stderr
-    assert calls[:4] == [
+    assert calls[:5] == [
         "docker compose version",
         "docker-compose version --short",
+        "docker info",
         "docker-compose build casserver",
         "docker-compose up --detach --no-build",
     ]

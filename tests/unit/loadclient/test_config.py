@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import build_config, main, parser
+from loadclient.cli import build_config, main
 from loadclient.config import Config, ConfigError, addr_to_url
 from loadclient.durations import NS_PER_S, Rate
+from loadclient.flags import parser
 
 GO_ENV = {
     "CAS_SERVER_ADDR": "cas:5000",

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from loadclient.cli import build_config, parser
+from loadclient.cli import build_config
 from loadclient.config import Config, ConfigError
+from loadclient.flags import parser
 
 TOKEN = "s3cret-write-token"
 BASE = ["--cas", "http://cas:5000", "--cache", "http://cache:18001"]
