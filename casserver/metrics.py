@@ -3,11 +3,11 @@
 Under granian or gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR
 (prometheus_client's multiprocess mode, chosen when prometheus_client is first
 imported, which is why the main process sets that directory before importing this module),
-and /metrics in any worker sums them all. The storage gauges use mode ``sum`` and
-only ever grow (blobs are never deleted): the main process adds what was on disk at start,
-each worker adds what it commits, and a dead worker's share is kept. With a budget, the
-evictor process adds what its first walk found and takes off what it removes, and sets
-the eviction metrics (mode ``mostrecent``: its values win over the workers' zeros).
+and /metrics in any worker sums them all. The storage gauges use mode ``sum``: without
+a budget they only grow (nothing is deleted): the main process adds what was on disk at
+start, each worker adds what it commits, and a dead worker's share is kept. With a budget,
+the evictor process adds what its first walk found instead and takes off what it removes,
+and sets the eviction metrics (mode ``mostrecent``: its values win over the workers' zeros).
 """
 
 from __future__ import annotations
