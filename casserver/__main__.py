@@ -22,7 +22,9 @@ EXIT_CONFIG = 2
 def parser() -> argparse.ArgumentParser:
     """Return the command line's parser; each flag's help names its variable and default."""
     p = argparse.ArgumentParser(
-        prog="casserver", description="Content-addressable blob store (granian or gunicorn)."
+        prog="casserver",
+        description="Content-addressable blob store (granian or gunicorn).",
+        epilog="casserver verify --help, casserver evict --help: the subcommands.",
     )
     SETTINGS.add_flags(p, Config())
     return p
@@ -68,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["verify"]:
             return verify(argv[1:])
+        if argv[:1] == ["evict"]:
+            from casserver import evictcommand
+
+            return evictcommand.main(argv[1:])
         config = Config.from_env(os.environ, parser().parse_args(argv))
         check_storage(config.storage_dir)
         check_free(config.host, {"CAS_SERVER_PORT": config.port,

@@ -2,9 +2,10 @@
 
 A blob's bytes never change under its name (a damaged file is only ever replaced by the
 same bytes), so a copy in memory, hashed on its way in, cannot go stale while its file
-exists. Files can still vanish behind casserver's back (an operator pruning the volume,
-another tool on a shared volume), so an entry is trusted for ``RECHECK_S`` after it was
-read and is read again after that: a removed blob stops being served within that time.
+exists. Files do vanish: the evictor removes blobs past the budget, an operator may prune
+the volume, another replica may evict on a shared volume. So an entry is trusted for
+``RECHECK_S`` after it was read and is read again after that: a removed blob stops being
+served within that time (serving it meanwhile is correct: its bytes are still its name's).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Final
 
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
+from casserver.settings import EVICT_SETTINGS, SETTINGS, VERIFY_SETTINGS
 from casserver.settings import SERVERS as SERVERS
-from casserver.settings import SETTINGS, VERIFY_SETTINGS
 from casserver.settings import TASK_IMPLS as TASK_IMPLS
 
 GIB: Final = 1 << 30
@@ -34,6 +34,11 @@ class Config:
     max_ac_bytes: int = MIB
     # Uploads are refused with 507 when they would leave less than this free on the volume.
     min_free_bytes: int = 0
+    # Budget for blobs and action results (bytes, "10GiB" or "85%" of the volume); past it
+    # the least recently used go (see budget, evictor). None: nothing is ever removed.
+    max_bytes: str | None = None
+    # Nothing uploaded, read or re-uploaded this recently is evicted.
+    evict_grace_s: float = 600.0
     # An upload that sends nothing for this long is dropped, so stalled clients cannot
     # hold every worker thread.
     body_timeout_s: float = 60.0
@@ -104,5 +109,24 @@ class VerifyConfig:
         return VERIFY_SETTINGS.load(cls, environ, args)
 
 
+@dataclass(frozen=True, slots=True)
+class EvictConfig:
+    """The settings of ``casserver evict``: which store, and its budget."""
+
+    storage_dir: Path = Path("./cas-data")
+    max_bytes: str | None = None
+    evict_grace_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        EVICT_SETTINGS.check(self)
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], args: argparse.Namespace | None = None
+    ) -> EvictConfig:
+        """Return the EvictConfig environ and the flags in args (they win) give."""
+        return EVICT_SETTINGS.load(cls, environ, args)
+
+
 # Settings of a subcommand of their own, listed after the server's in docs/configuration.md.
-MORE_SETTINGS: Final = ((VERIFY_SETTINGS, VerifyConfig()),)
+MORE_SETTINGS: Final = ((VERIFY_SETTINGS, VerifyConfig()), (EVICT_SETTINGS, EvictConfig()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from cascommon.digest import SHA1, SHA256
@@ -26,6 +27,7 @@ from casserver.blobfile import UnreadableBlob
 from casserver.blobsize import DamagedBlob
 from casserver.getplan import Plan, decide, joined
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.storage import BlobStore
 from casserver.tally import CounterSlot, Tally
 
@@ -46,7 +48,10 @@ class FastGet:
         metrics: Metrics,
         tokens: Tokens | None = None,
         cache: BlobCache | None = None,
+        recency: Recency | None = None,
     ) -> None:
+        # Every answered read, from memory too, is a use the evictor must know of.
+        self._used: Callable[[str], None] = recency.read if recency is not None else _ignore
         # Only a read token guards reads; without one this path checks nothing.
         self._tokens = tokens if tokens is not None and tokens.guards_reads else None
         self._root = str(store.root)  # paths as strings: pathlib costs more than the stat
@@ -84,6 +89,7 @@ class FastGet:
                 return self._refuse(method, path, exc, protocol, started)
             if entry is None:
                 return 0
+        self._used(entry.file)
         plan = _plan(method, entry, scope.headers)
         if plan is None:
             return 0  # an unsatisfiable range: Falcon words the 416
@@ -153,3 +159,7 @@ def _plan(method: str, entry: Entry, headers: Any) -> Plan | None:
         return decide(method, entry, if_none_match, if_range, range_header)
     except RangeNotSatisfiable:
         return None
+
+
+def _ignore(file: str) -> None:
+    """Record nothing: without a budget no read needs recording."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cascommon.digest import SHA1, SHA256, Digest
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.storage import BlobStore, StorageFull, storage_error
 from casserver.upload import Body, DigestMismatch, UploadError, receive
 from casserver.writehealth import WriteHealth
@@ -27,10 +28,17 @@ class Stored:
 class Ingest:
     """Ingest streams, verifies and commits uploads into a BlobStore, counting them."""
 
-    def __init__(self, store: BlobStore, metrics: Metrics, health: WriteHealth) -> None:
+    def __init__(
+        self,
+        store: BlobStore,
+        metrics: Metrics,
+        health: WriteHealth,
+        recency: Recency | None = None,
+    ) -> None:
         self._store = store
         self._metrics = metrics
         self._health = health
+        self._recency = recency
 
     def put(self, body: Body, digest: Digest) -> Stored:
         """Put stores body under digest; a blob already there is drained, not rewritten.
@@ -40,6 +48,10 @@ class Ingest:
         upload succeeded.
         """
         stored = self._store.stored(digest)
+        if stored is not None and self._recency is not None and not self._store.touch(digest):
+            # Touched before the answer, so the evictor keeps it (see eviction); gone
+            # already, it is stored anew.
+            stored = None
         if stored is not None and stored.intact:
             try:
                 self._check(body, digest)
@@ -116,6 +128,8 @@ class Ingest:
         if SHA256 in new_names:  # a new SHA-1 name for a stored blob adds no bytes
             self._metrics.blobs_stored.inc()
             self._metrics.storage.add(1, received.size)
+            if self._recency is not None:
+                self._recency.stored(f"{SHA256}/{sha256[:2]}/{sha256}", received.size)
         name = expected.hex if expected else sha256
         log.info(
             "blob stored" if created else "blob already stored",

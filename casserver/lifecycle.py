@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ def start(config: Config) -> tuple[Config, MetricsDir]:
     config = dataclasses.replace(config, metrics_dir=metrics_dir.path)
     try:
         prepare_storage(config)
+        start_evictor(config)
         start_metrics_port(config)
     except BaseException:
         metrics_dir.release()
@@ -116,12 +118,30 @@ def prepare_storage(config: Config) -> None:
 
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     swept = store.sweep()
+    if config.max_bytes is not None:
+        # With a budget the evictor walks the store and counts it, in the background: a
+        # million blobs must not hold readiness back.
+        log.info("storage ready", extra={"storage": str(store.root), "swept_temp": swept})
+        return
     blobs, nbytes = store.usage()
     StorageGauges(CollectorRegistry()).add(blobs, nbytes)
     log.info(
         "storage ready",
         extra={"storage": str(store.root), "blobs": blobs, "bytes": nbytes, "swept_temp": swept},
     )
+
+
+def start_evictor(config: Config) -> None:
+    """Start this server's evictor process when a budget is set (see ``evictor``).
+
+    It inherits the metrics directory through the environment, and ends by itself when
+    this process is gone.
+    """
+    if config.max_bytes is None:
+        return
+    argv = [str(config.storage_dir), config.max_bytes, str(config.evict_grace_s)]
+    argv += [str(config.min_free_bytes), config.log_level]
+    subprocess.Popen([sys.executable, "-m", "casserver.evictor", *argv])
 
 
 def start_metrics_port(config: Config) -> None:

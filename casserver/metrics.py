@@ -3,9 +3,11 @@
 Under granian or gunicorn every worker writes its samples to files in PROMETHEUS_MULTIPROC_DIR
 (prometheus_client's multiprocess mode, chosen when prometheus_client is first
 imported, which is why the main process sets that directory before importing this module),
-and /metrics in any worker sums them all. The storage gauges use mode ``sum`` and
-only ever grow (blobs are never deleted): the main process adds what was on disk at start,
-each worker adds what it commits, and a dead worker's share is kept.
+and /metrics in any worker sums them all. The storage gauges use mode ``sum``: without
+a budget they only grow (nothing is deleted): the main process adds what was on disk at
+start, each worker adds what it commits, and a dead worker's share is kept. With a budget,
+the evictor process adds what its first walk found instead and takes off what it removes,
+and sets the eviction metrics (mode ``mostrecent``: its values win over the workers' zeros).
 """
 
 from __future__ import annotations
@@ -49,12 +51,55 @@ class StorageGauges:
         self.bytes.inc(nbytes)
 
 
+class EvictionMetrics:
+    """EvictionMetrics describes the budget and what the evictor removed to keep it."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, doc: str) -> Gauge:
+            # Only the evictor sets these; the latest value is the truth.
+            return Gauge(
+                name, doc, namespace=NAMESPACE, registry=registry, multiprocess_mode="mostrecent"
+            )
+
+        self.budget_bytes = gauge("storage_budget_bytes", "The storage budget (CAS_MAX_BYTES).")
+        self.counted_bytes = gauge(
+            "storage_counted_bytes",
+            "Bytes of blobs and action results the budget counts (last scan plus journal).",
+        )
+        self.last_pass_seconds = gauge(
+            "eviction_last_pass_seconds", "How long the last eviction pass took."
+        )
+        self.last_pass_timestamp = gauge(
+            "eviction_last_pass_timestamp_seconds", "When the last eviction pass started."
+        )
+        self.passes = Counter(
+            "eviction_passes",
+            "Eviction passes: done (down to the low watermark), short (stopped above it "
+            "because all that is left was used within the grace).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted = Counter(
+            "evicted",
+            "Files evicted, by kind (blob, ac).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.evicted_bytes = Counter(
+            "evicted_bytes", "Bytes evicted.", namespace=NAMESPACE, registry=registry
+        )
+
+
 class Metrics:
     """Metrics holds every casserver metric, registered on one explicit registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.http = RequestMetrics(registry, NAMESPACE)
         self.storage = StorageGauges(registry)
+        # Set by the evictor process; declared here too so every /metrics names them.
+        self.eviction = EvictionMetrics(registry)
         self.received_bytes = Counter(
             "received_bytes",
             "Upload body bytes read from clients.",
@@ -75,7 +120,8 @@ class Metrics:
         )
         self.action_cache = Counter(
             "action_cache_requests",
-            "Action cache reads (get, head: hit or miss) and writes (put: stored).",
+            "Action cache reads (get, head: hit, miss, or incomplete: an ActionResult naming "
+            "a blob that is gone) and writes (put: stored).",
             ["operation", "result"],
             namespace=NAMESPACE,
             registry=registry,

@@ -13,6 +13,7 @@ from casserver.blobsize import DamagedBlob
 from casserver.getplan import Prebuilt, decide
 from casserver.ingest import Ingest, Stored
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.slots import UploadSlots
 from casserver.storage import BlobStore
 from casserver.upload import Body, open_body
@@ -35,8 +36,14 @@ class BlobResource:
     """BlobResource serves GET, HEAD and PUT of one blob named by its digest."""
 
     def __init__(
-        self, store: BlobStore, ingest: Ingest, metrics: Metrics, limits: UploadLimits
+        self,
+        store: BlobStore,
+        ingest: Ingest,
+        metrics: Metrics,
+        limits: UploadLimits,
+        recency: Recency | None = None,
     ) -> None:
+        self._recency = recency
         self._store = store
         self._ingest = ingest
         self._metrics = metrics
@@ -57,6 +64,8 @@ class BlobResource:
             raise
         if blob is None:
             raise _not_found(d)
+        if self._recency is not None:
+            self._recency.read(str(self._store.path(d)))
         prebuilt = Prebuilt(d.hex, blob.size)
         try:
             plan = decide(

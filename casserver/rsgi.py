@@ -29,6 +29,7 @@ from casserver.bodyreader import BodyReader, BodyRules
 from casserver.config import Config
 from casserver.fastget import FastGet
 from casserver.metrics import Metrics
+from casserver.recency import Recency
 from casserver.storage import BlobStore
 
 access_log = logging.getLogger("casserver.access")
@@ -162,7 +163,8 @@ def create_front(config: Config) -> RsgiFront:
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    app = create_app(config, store=store, registry=registry, metrics=metrics)
+    recency = Recency(store.root, config.evict_grace_s) if config.max_bytes is not None else None
+    app = create_app(config, store=store, registry=registry, metrics=metrics, recency=recency)
     rules = BodyRules(config.body_min_rate_bps, config.body_grace_s, config.body_timeout_s)
     return RsgiFront(
         app,
@@ -171,6 +173,7 @@ def create_front(config: Config) -> RsgiFront:
             metrics,
             Tokens(config.write_token, config.read_token),
             BlobCache(config.memory_cache_bytes, config.memory_cache_item_bytes),
+            recency,
         ),
         rules,
         threads=config.threads,

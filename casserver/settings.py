@@ -6,12 +6,23 @@ from typing import Final
 
 from cascommon.kinds import BOOL, BYTES, INT, LOG_LEVEL, PATH, SECONDS, TEXT, TOKEN, Kind, choice
 from cascommon.settings import Setting, Settings
+from casserver.budget import ByteBudget
 
 SERVERS: Final = ("granian", "gunicorn")
 TASK_IMPLS: Final = ("rust", "asyncio")
 
 S = Setting
 MBPS: Final = Kind("number", float, "a number of MB/s like 100", "MB/S")
+
+
+def _budget(text: str) -> str:
+    ByteBudget.parse(text)  # raises BudgetError, a ValueError
+    return text.strip()
+
+
+BUDGET: Final = Kind(
+    "size or share", _budget, "bytes, a size like 10GiB or a share like 85%", "SIZE"
+)
 # fmt: off
 SETTINGS: Final = Settings("casserver", (
     S("host", ("CAS_SERVER_HOST",), "--host", TEXT, "Listen address."),
@@ -34,6 +45,11 @@ SETTINGS: Final = Settings("casserver", (
     S("max_ac_bytes", ("CAS_MAX_AC_BYTES",), None, BYTES, "Largest /ac/ action result.", low=1),
     S("min_free_bytes", ("CAS_MIN_FREE_BYTES",), None, BYTES,
       "Uploads that would leave less free on the volume get 507.", low=0),
+    S("max_bytes", ("CAS_MAX_BYTES",), "--max-bytes", BUDGET,
+      "Storage budget (bytes, 10GiB, or 85% of the volume); least recently used blobs and "
+      "action results go past it (docs/storage.md).", unset="unset: nothing is evicted"),
+    S("evict_grace_s", ("CAS_EVICT_GRACE_S",), None, SECONDS,
+      "Nothing uploaded, read or re-uploaded this recently is evicted.", low=0),
     S("body_timeout_s", ("CAS_BODY_TIMEOUT_S",), None, SECONDS,
       "An upload that sends nothing for this long is dropped.", low=0.001),
     S("body_min_rate_bps", ("CAS_BODY_MIN_RATE_BPS",), None, INT,
@@ -64,5 +80,12 @@ VERIFY_SETTINGS: Final = Settings("casserver verify", (
     S("rate_mbps", (), "--rate-mbps", MBPS,
       "Most MB/s read beside running servers (online, the default).", low=0.001),
     S("offline", (), "--offline", BOOL, "No server uses the store: read at full speed."),
+))
+EVICT_SETTINGS: Final = Settings("casserver evict", (
+    S("storage_dir", ("CAS_STORAGE_DIR",), "--storage", PATH, "Storage directory."),
+    S("max_bytes", ("CAS_MAX_BYTES",), "--max-bytes", BUDGET,
+      "Budget: the pass evicts down to 90% of it.", unset="unset: refused"),
+    S("evict_grace_s", ("CAS_EVICT_GRACE_S",), None, SECONDS,
+      "Without a running server: nothing used this recently is evicted.", low=0),
 ))
 # fmt: on

@@ -88,6 +88,14 @@ class BlobStore:
         finally:
             os.close(fd)
 
+    def touch(self, digest: Digest) -> bool:
+        """Mark digest's blob as used now (see ``recency``); False when it is absent."""
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
     def open(self, digest: Digest) -> BlobFile | None:
         """Open returns the blob ready to read, or None when it is absent.
 

@@ -8,6 +8,7 @@ and the server must hold exactly the bytes Bazel produced, verified against thei
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from casserver.actionresult import named_blobs
 from tests.integration.bazel.conftest import ACTIONS, Bazel
 from tests.integration.cacheserver.conftest import CacheCluster
+from tests.integration.casserver.test_eviction import evict
 from tests.support import ServerProcess
 
 TOKEN = "bazel-test-token"
@@ -95,3 +98,46 @@ def test_bazel_gets_remote_cache_hits_through_a_three_member_ring(
     assert hits == ACTIONS
     assert cluster.total("Gets") >= len(outputs)
     assert cluster.total("VerifyErrors") == 0
+
+
+def test_bazel_runs_again_exactly_the_actions_whose_outputs_were_evicted(
+    bazel: Bazel, casserver: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    storage = tmp_path / "cas-data"
+    # A grace of 5 s; the budget is only reached by the pass asked for below.
+    env = {"CAS_WRITE_TOKEN": TOKEN, "CAS_MAX_BYTES": "1TiB", "CAS_EVICT_GRACE_S": "5"}
+    origin = casserver(storage=storage, env=env).base_url
+    first = bazel.build(origin, AUTH)
+    assert first.total == ACTIONS and first.kinds.get("remote cache hit", 0) == 0, first
+    greeting = bazel.outputs()["greeting.txt"]
+    time.sleep(6)  # every output out of the grace (5 s, plus how late uses are recorded)
+    # The action results are written again (as a rebuild would) and the blobs greeting's
+    # names are read: only the other actions' blobs are left out of the grace.
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for entry in (storage / "ac").rglob("*/*"):
+        url = f"{origin}/ac/{entry.name}"
+        assert requests.put(url, data=entry.read_bytes(), headers=auth, timeout=10).ok
+        names = named_blobs(entry.read_bytes(), lambda d: None) or []
+        if hashlib.sha256(greeting).hexdigest() in {d.hex for d in names}:
+            for d in names:
+                assert requests.get(f"{origin}/cas/{d.hex}", headers=auth, timeout=10).ok
+    time.sleep(0.3)  # the read is recorded
+    result = evict(storage, 1)
+    assert result["evicted_ac"] == 0 and result["evicted_blobs"] >= 4, result
+    complete = [e.name for e in (storage / "ac").rglob("*/*") if complete_result(storage, e)]
+    assert len(complete) == 1  # greeting's
+    bazel.run("clean")
+    second = bazel.build(origin, AUTH)
+    # Results naming a stored blob are hits; those naming an evicted one are run again.
+    assert second.total == ACTIONS, second
+    assert second.kinds.get("remote cache hit") == len(complete), (second, complete)
+    incomplete = counter(origin, "cas_action_cache_requests_total", result="incomplete")
+    assert incomplete == ACTIONS - len(complete)
+    assert len(bazel.outputs()) == 5
+
+
+def complete_result(storage: Path, entry: Path) -> bool:
+    """Return whether every blob the ActionResult in entry names is stored."""
+    names = named_blobs(entry.read_bytes(), lambda d: None)
+    assert names is not None  # these results name no output directory
+    return all((storage / "sha256" / d.hex[:2] / d.hex).is_file() for d in names)

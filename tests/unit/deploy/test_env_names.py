@@ -31,6 +31,7 @@ INTERFACES = {
         "CAS_WRITE_TOKEN",
         "CAS_READ_TOKEN",
         "CAS_METRICS_PORT",
+        "CAS_MAX_BYTES",
     },
     "cacheserver": {
         "LISTEN_PORT",
