@@ -165,7 +165,10 @@ class Group:
             return cached, HIT
         self.counters.add("LoadsDeduped")
         started = time.perf_counter()
-        if peer is not None and peer.available():
+        if peer is not None and not peer.available():
+            # Backed off since it was routed to (a probe found it gone): skipped all the same.
+            self.counters.add("FallbackLoads")
+        elif peer is not None:
             try:
                 value, won = self._from_owner(peer, digest)
             except _TryOrigin:

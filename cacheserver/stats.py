@@ -22,7 +22,7 @@ COUNTERS: Final = (
     "HedgesFired",  # origin loads started because the owner was slow to answer
     "HedgesWon",  # of those, the ones that answered first
     "HedgesDenied",  # hedges the budget refused (the owner was waited for)
-    "FallbackLoads",  # loads sent to the next member on the ring: the owner is backed off
+    "FallbackLoads",  # loads that skipped a backed-off owner (the next member, or the origin)
 )
 
 

@@ -12,7 +12,12 @@ except KeyboardInterrupt:  # Ctrl-C while still importing: stop quietly, as the 
 
 def main() -> None:
     """Run the command line and exit with its code."""
-    sys.exit(_main())
+    try:
+        code = _main()
+    except KeyboardInterrupt:  # before the run's own handler (parsing, set-up): stop quietly
+        print("loadclient: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -101,25 +101,21 @@ def test_killed_member_is_routed_around_and_rejoins(cache_cluster: Start) -> Non
     # Found out by a request (a peer error) or first by a background probe: either way
     # its keys went to the next member on the ring.
     routed = [cluster.stats(i)[n] for i in (0, 1) for n in ("PeerErrors", "FallbackLoads")]
-    assert sum(routed) >= 1
+    assert sum(routed) >= 1, [cluster.stats(i) for i in (0, 1)]
 
     cluster.restart(victim)
-    fresh = [d for d in (os.urandom(1000) for _ in range(40))]
-    owned = [cluster.put(d) for d in fresh]
-    owned = [d for d in owned if cluster.owner(d) == victim]
-    assert owned, "some of 40 keys belong to the restarted member"
+    # Each try is a fresh key the restarted member owns: one loaded from the origin while it
+    # was still backed off stays a hit here, so asking it again would prove nothing.
     deadline = time.monotonic() + 15
     sources = []
-    for digest in owned:
-        while time.monotonic() < deadline:
-            resp = cluster.get(0, digest)
-            assert resp.status_code == 200
-            sources.append(resp.headers["X-Cache"])
-            if resp.headers["X-Cache"] == "peer":
-                break
-            time.sleep(0.2)
-        if "peer" in sources:
-            break
+    while time.monotonic() < deadline and "peer" not in sources:
+        digest = cluster.put(os.urandom(1000))
+        if cluster.owner(digest) != victim:
+            continue
+        resp = cluster.get(0, digest)
+        assert resp.status_code == 200
+        sources.append(resp.headers["X-Cache"])
+        time.sleep(0.2)
     assert "peer" in sources, sources
     assert cluster.stats(victim)["ServerRequests"] >= 1
 
