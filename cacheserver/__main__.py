@@ -15,11 +15,11 @@ from cacheserver.config import Config, ConfigError
 from cacheserver.settings import SETTINGS
 from cascommon import granianrun, gunicornapp, logs
 from cascommon.ports import check_free
+from cascommon.settings import EXIT_CONFIG
 
 log = logging.getLogger(__name__)
 BACKLOG: Final = 4096
 MAX_CONNECTIONS: Final = 16384
-EXIT_CONFIG: Final = 2
 
 
 def parser() -> argparse.ArgumentParser:
