@@ -15,11 +15,11 @@ from cacheserver.config import Config, ConfigError
 from cacheserver.settings import SETTINGS
 from cascommon import granianrun, gunicornapp, logs
 from cascommon.ports import check_free
+from cascommon.settings import EXIT_CONFIG
 
 log = logging.getLogger(__name__)
 BACKLOG: Final = 4096
 MAX_CONNECTIONS: Final = 16384
-EXIT_CONFIG: Final = 2
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,11 +49,11 @@ def load_app(config: Config) -> Callable[..., Any]:
 
 def serve_granian(config: Config) -> None:
     """Run one granian WSGI worker with config.threads blocking threads."""
-    server = granianrun.server(
+    granianrun.serve(
         "cacheserver.__main__:load_app",
+        load_app,
+        config,
         interface="wsgi",
-        host=config.host,
-        port=config.port,
         workers=1,
         # One timer in granian for both the headers of a request and the idle wait
         # before the next one, in granian's range.
@@ -62,12 +62,9 @@ def serve_granian(config: Config) -> None:
         # and an idle one holds it until its timeout: 2,000 idle connections left new
         # clients in the accept queue. Idle connections cost granian little (no thread).
         max_connections=MAX_CONNECTIONS,
-        log_level=config.log_level,
         blocking_threads=config.threads,
         backlog=BACKLOG,
     )
-    # The Config travels to the worker pickled inside the loader, never through the env.
-    granianrun.run(server, partial(load_app, config))
 
 
 def serve_gunicorn(config: Config) -> None:

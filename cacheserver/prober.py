@@ -18,12 +18,13 @@ from cacheserver.errors import ConnectFailed, LoadError
 from cacheserver.health import Health, State
 from cacheserver.routes import PEER_HEALTH
 from cacheserver.upstream import Upstream
+from cascommon.health import HEALTH_PATH
 
 log = logging.getLogger(__name__)
 
-PEER_HEALTH_PATH: Final = PEER_HEALTH
-ORIGIN_HEALTH_PATH: Final = "/healthz"
 MAX_PROBES: Final = 8
+PEER_HEALTH_PATH: Final = PEER_HEALTH
+ORIGIN_HEALTH_PATH: Final = HEALTH_PATH
 
 
 @dataclass(frozen=True, slots=True)

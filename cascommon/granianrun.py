@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 
 from cascommon import logs
 
@@ -22,6 +23,25 @@ log = logging.getLogger(__name__)
 # Granian's own CLI takes --http1-header-read-timeout in 1-60000 ms (hyper's one timer for
 # a request's headers and the idle wait before the next one).
 HEADER_TIMEOUT_RANGE_S: Final = (0.001, 60.0)
+
+
+class Listening(Protocol):
+    """What ``serve`` reads from a server's Config: where to listen and how much to log."""
+
+    @property
+    def host(self) -> str:
+        """The address granian listens on."""
+
+    @property
+    def port(self) -> int:
+        """The client port granian listens on."""
+
+    @property
+    def log_level(self) -> str:
+        """The level of granian's own logs."""
+
+
+C = TypeVar("C", bound=Listening)
 
 
 def server(
@@ -82,3 +102,24 @@ def run(server: Server, loader: Callable[[], Any]) -> None:
         if exc.code == 1 and getattr(server, "interrupt_signal", False):
             return
         raise
+
+
+def serve(
+    target: str,
+    loader: Callable[[C], Any],
+    config: C,
+    *,
+    interface: str,
+    workers: int,
+    header_timeout_s: float,
+    max_connections: int,
+    **extra: Any,
+) -> None:
+    """Run granian on config's host and port until it stops; loader(config) builds each app."""
+    built = server(
+        target, interface=interface, host=config.host, port=config.port, workers=workers,
+        header_timeout_s=header_timeout_s, max_connections=max_connections,
+        log_level=config.log_level, **extra,
+    )  # fmt: skip
+    # The Config travels to each worker pickled inside the loader, never through the env.
+    run(built, partial(loader, config))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import falcon
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+# Both servers' liveness route; a cacheserver member probes its origin (casserver) here.
+HEALTH_PATH: Final = "/healthz"
 
 
 class HealthResource:
@@ -64,7 +68,7 @@ def add_routes(
     writes: Callable[[], str | None] | None = None,
 ) -> None:
     """Add_routes mounts /healthz, /readyz and /metrics (a 404 if registry is None) on app."""
-    app.add_route("/healthz", HealthResource())
+    app.add_route(HEALTH_PATH, HealthResource())
     app.add_route("/readyz", ReadyResource(ready, writes))
     metrics = MetricsElsewhere() if registry is None else MetricsResource(registry)
     app.add_route("/metrics", metrics)

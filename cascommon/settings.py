@@ -28,8 +28,12 @@ FILE_SUFFIX: Final = "_FILE"
 T = TypeVar("T")
 
 
+# The exit status of every program for a bad configuration or usage.
+EXIT_CONFIG: Final = 2
+
+
 class ConfigError(ValueError):
-    """A setting that cannot be used; the programs print it on one line and exit 2."""
+    """A setting that cannot be used; the programs print it on one line and exit 2 (EXIT_CONFIG)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cascommon.ports import check_free
+from cascommon.settings import EXIT_CONFIG
 from casserver.config import Config, ConfigError, VerifyConfig
 from casserver.settings import SETTINGS, VERIFY_SETTINGS
-
-EXIT_CONFIG = 2
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from cascommon.granianrun import HEADER_TIMEOUT_RANGE_S
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
 from casserver.settings import EVICT_SETTINGS, SETTINGS, VERIFY_SETTINGS
 from casserver.settings import SERVERS as SERVERS
@@ -43,7 +44,7 @@ class Config:
     # hold every worker thread.
     body_timeout_s: float = 60.0
     # An upload whose average rate stays below this after body_grace_s is cut (408).
-    body_min_rate_bps: int = 4096
+    body_min_rate_bps: int = 4 * KIB
     body_grace_s: float = 10.0
     # Uploads in progress per worker process; past it, 503 with Retry-After.
     max_uploads: int = 32
@@ -51,7 +52,7 @@ class Config:
     # is also how long an idle keep-alive connection is kept (hyper has one timer for
     # both, at most 60 s). The most granian allows, so that proxies keeping idle upstream
     # connections 60 s (nginx, ingress-nginx) rarely reuse one it has just closed.
-    header_timeout_s: float = 60.0
+    header_timeout_s: float = HEADER_TIMEOUT_RANGE_S[1]
     # Gunicorn's keep-alive idle time: longer than proxies keep idle upstream connections.
     keepalive_s: float = 75.0
     # Granian: connections one worker holds open at once (idle ones included).

@@ -11,7 +11,6 @@ near ``CAS_MIN_FREE_BYTES``, or when asked (``casserver evict``, or SIGUSR1).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from casserver import flock
 from casserver.budget import ByteBudget, low_watermark
 from casserver.eviction import PassResult, empty_trash, run_pass
 from casserver.evictscan import scan
@@ -78,13 +78,7 @@ class Evictor:
 
     def try_lock(self) -> int | None:
         """Return the locked eviction lock's descriptor, or None if another process holds it."""
-        fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        return flock.try_lock(self.dir / LOCK_NAME)
 
     def one_pass(self, target_bytes: int) -> PassResult:
         """Run a pass now, down to target_bytes, and record it."""

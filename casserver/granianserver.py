@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from functools import partial
 
 from cascommon import granianrun, logs
 from casserver import lifecycle
@@ -30,15 +29,14 @@ def _run(config: Config) -> None:
 
     from casserver import rsgi  # imports prometheus_client: only once the metrics dir is set
 
-    server = granianrun.server(
+    granianrun.serve(
         "casserver.rsgi:load",
+        rsgi.load,
+        config,
         interface="rsgi",
-        host=config.host,
-        port=config.port,
         workers=config.workers,
         header_timeout_s=config.header_timeout_s,
         max_connections=config.max_connections,
-        log_level=config.log_level,
         loop=Loops.asyncio,
         # Granian has the Rust tasks only before Python 3.12 (and warns when it falls back).
         task_impl=TaskImpl(config.task_impl if sys.version_info < (3, 12) else "asyncio"),
@@ -46,5 +44,3 @@ def _run(config: Config) -> None:
         respawn_interval=0.5,
         workers_kill_timeout=10,
     )
-    # The Config travels to each worker pickled inside the loader, never through the env.
-    granianrun.run(server, partial(rsgi.load, config))

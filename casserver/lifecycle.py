@@ -8,7 +8,6 @@ progress, and the storage gauges are counted once.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import logging
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from casserver import flock
 from casserver.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,10 @@ def prepare_metrics_dir(config: Config) -> MetricsDir:
         path = Path(tempfile.gettempdir()) / f"casserver-metrics-{name}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(path)
+        lock_fd = flock.try_lock(path / _LOCK)
         if lock_fd is None and owned:
             path = Path(tempfile.mkdtemp(prefix=f"{path.name}-"))
-            lock_fd = _lock(path)
+            lock_fd = flock.try_lock(path / _LOCK)
     except OSError as exc:
         raise ConfigError(f"{METRICS_ENV}: cannot use {path}: {exc.strerror or exc}") from None
     if lock_fd is None:
@@ -77,17 +77,6 @@ def prepare_metrics_dir(config: Config) -> MetricsDir:
         stale.unlink()
     os.environ[METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
     return MetricsDir(path, owned, lock_fd)
-
-
-def _lock(path: Path) -> int | None:
-    """Return a descriptor holding path's lock, or None when another process holds it."""
-    fd = os.open(path / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def start(config: Config) -> tuple[Config, MetricsDir]:

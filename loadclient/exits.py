@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from cascommon.settings import EXIT_CONFIG
 from loadclient.report import Verdict
 
 EXIT_OK: Final = 0
 EXIT_THRESHOLD: Final = 1
-EXIT_USAGE: Final = 2
+EXIT_USAGE: Final = EXIT_CONFIG  # as in the servers
 EXIT_SETUP: Final = 3
 EXIT_BEHIND: Final = 4
 EXIT_INTERRUPTED: Final = 130

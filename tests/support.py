@@ -17,8 +17,8 @@ from casserver.workspace import LOCK_SUFFIX
 from procharness import PYTHON, ServerProcess, cacheserver_argv, free_port
 
 __all__ = [
-    "PYTHON", "BlobOrigin", "LoopbackHTTPServer", "ServerProcess", "cacheserver_argv", "free_port",
-    "is_lock",
+    "PYTHON", "BlobOrigin", "LoopbackHTTPServer", "QuietHandler", "ServerProcess",
+    "cacheserver_argv", "free_port", "is_lock",
 ]  # fmt: skip
 
 
@@ -30,6 +30,28 @@ def is_lock(path: Path) -> bool:
 class _LoopbackServer(ThreadingHTTPServer):
     request_queue_size = 128  # not 5: a burst of connections must not wait for SYN retries
     daemon_threads = True  # a handler still trickling to a client that gave up never blocks exit
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """QuietHandler is the base of the fake upstreams' handlers: HTTP/1.1, no delay, no log."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle and the
+        # client's delayed ACK make every answer wait 40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send_body(self, data: bytes, status: int = 200) -> None:
+        """Send a whole answer: status, Content-Length and data."""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 class LoopbackHTTPServer:
@@ -62,20 +84,10 @@ class BlobOrigin(LoopbackHTTPServer):
         lock = threading.Lock()
         origin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes: without this, Nagle and the
-                # client's delayed ACK make every answer wait 40 ms.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.path == "/healthz":  # the members' background probes: not loads
-                    self.send_response(200)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.send_body(b"")
                     return
                 with lock:
                     origin.gets += 1
@@ -85,12 +97,6 @@ class BlobOrigin(LoopbackHTTPServer):
                 if data is None:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                self.send_body(data)
 
         super().__init__(Handler)

@@ -30,10 +30,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cacheserver.config import Config as MemberConfig
 from tests.faults import netfaults, netns
 from tests.faults.loadrun import Load, LoadRun
 from tests.tier import Tier, running
@@ -43,7 +44,7 @@ HIT_SEED = 1  # the same hot blob every phase: cached once, a hit ever after
 UPLOAD_DEADLINE_S = 120
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Settings are one chaos run's rates, lengths and bounds."""
 
@@ -52,7 +53,7 @@ class Settings:
     hit_rate: int = 200
     miss_rate: int = 20
     size: int = 25_000
-    origin_timeout_s: float = 5.0
+    origin_timeout_s: float = MemberConfig().origin_timeout_s  # the members' own default
     max_hit_error_share: float = 0.00005  # 0.005%
     workdir: Path | None = None
     output: Path | None = None
@@ -221,7 +222,7 @@ def run(s: Settings) -> int:
     print("\n".join(lines))
     print("PASS" if ok else "FAIL")
     result = {
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(s).items()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
         "phases": {p.name: p.to_json() for p in phases},
         "pass": ok,
         "verdict": lines,

@@ -41,7 +41,7 @@ FAULTY = "m3"  # the member the clients never connect to
 FAULTS = ("none", "member-blackhole", "member-lossy", "member-cut", "origin-blackhole")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Settings are one run's load, its phases and the tier's memory."""
 
@@ -53,10 +53,11 @@ class Settings:
     settle_s: float = 5.0  # after each fault, before the next phase
     phases: tuple[str, ...] = FAULTS
     loss: float = 0.2
+    workdir: Path | None = None
+    # The tier: each member's memory, request threads and further environment.
     cache_bytes: int = 16 << 20
     threads: int = 256
     member_env: tuple[tuple[str, str], ...] = ()
-    workdir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,13 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from cascommon.digest import sha256_hex
 from tests.integration.cacheserver.conftest import CacheCluster
-from tests.support import LoopbackHTTPServer
+from tests.support import LoopbackHTTPServer, QuietHandler
 
 Start = Callable[..., CacheCluster]
 
@@ -173,21 +172,14 @@ class LyingOrigin(LoopbackHTTPServer):
         self.gets = 0
         origin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 origin.gets += 1
                 data = origin.blobs.get(self.path.rsplit("/", 1)[-1])
                 if data is None:
                     self.send_error(404)
                     return
-                body = data[::-1] if origin.lying else data
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                self.send_body(data[::-1] if origin.lying else data)
 
         super().__init__(Handler)
 

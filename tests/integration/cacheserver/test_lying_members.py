@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -27,7 +25,13 @@ from cacheserver.ring import Ring
 from tests.conftest import Spawn
 from tests.integration.cacheserver.conftest import MEMBER_ENV
 from tests.integration.cacheserver.rawhttp import RawAnswer, raw_get
-from tests.support import LoopbackHTTPServer, ServerProcess, cacheserver_argv, free_port
+from tests.support import (
+    LoopbackHTTPServer,
+    QuietHandler,
+    ServerProcess,
+    cacheserver_argv,
+    free_port,
+)
 
 LIMIT = 65536  # CACHE_MAX_ITEM_BYTES: over it a blob streams
 SIZES = {"cached": 8000, "streamed": 200_000}
@@ -62,13 +66,7 @@ class Liar(LoopbackHTTPServer):
         lock = threading.Lock()
         liar = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+        class Handler(QuietHandler):
             def handle_one_request(self) -> None:
                 try:
                     super().handle_one_request()
@@ -77,10 +75,7 @@ class Liar(LoopbackHTTPServer):
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 if self.path.endswith("healthz"):  # a member's background probe: it lies only
-                    self.send_response(200)  # about blobs, so the member keeps asking it
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.send_body(b"ok")  # about blobs, so the member keeps asking it
                     return
                 digest = self.path.rsplit("/", 1)[-1]
                 with lock:
@@ -118,9 +113,6 @@ class Liar(LoopbackHTTPServer):
                     self.wfile.write(body)
                 self.wfile.flush()
                 self.close_connection = close
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
 
         super().__init__(Handler)
 

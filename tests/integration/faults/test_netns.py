@@ -9,6 +9,7 @@ for 5 s. About 50 s on a quiet machine. Needs root (skipped otherwise, with the 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ SETTINGS = Settings(
 @pytest.fixture(scope="module")
 def summaries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Summary]]:
     work: Path = tmp_path_factory.mktemp("netns")
-    tier, phases = run(Settings(**{**vars(SETTINGS), "workdir": work}))
+    tier, phases = run(replace(SETTINGS, workdir=work))
     yield {p.name: summarize(tier, p) for p in phases}
     netns.remove_stale()  # run() removes them; a crash in it must not leave any
 
