@@ -48,8 +48,8 @@ def record(fd: int, size: int) -> bool:
     return True
 
 
-def recorded(fd: int) -> int | None:
-    """Recorded returns the size written at commit, or None when there is none to read."""
+def recorded(fd: int | str) -> int | None:
+    """Recorded returns the size written at commit (fd or path), or None when there is none."""
     try:
         raw = os.getxattr(fd, XATTR)
     except OSError as exc:

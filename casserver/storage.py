@@ -209,8 +209,13 @@ class BlobStore:
     def _repair(self, temp: TempBlob, target: Path) -> bool:
         """Replace target by temp's verified bytes when its size says it is damaged."""
         try:
-            if os.stat(target).st_size == temp.size:
-                return False  # the same size as verified bytes: today's answer stands
+            # The same size as verified bytes: today's answer stands, unless the size
+            # recorded on it is another (every serve refuses it: only a rewrite repairs it).
+            if os.stat(target).st_size == temp.size and blobsize.recorded(str(target)) in (
+                None,
+                temp.size,
+            ):
+                return False
         except FileNotFoundError:
             return False
         side = temp.path.with_name(temp.path.name + ".repair")

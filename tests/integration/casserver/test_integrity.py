@@ -89,6 +89,32 @@ def test_a_file_of_another_size_is_a_500_and_a_reupload_repairs_it(
     assert os.stat(stored).st_ino == inode
 
 
+@pytest.mark.parametrize("size", [SMALL, BIG])
+def test_good_bytes_with_a_wrong_recorded_size_are_repaired_by_upload_and_verify(
+    shared: Server, size: int
+) -> None:
+    """A recorded size that lies about good bytes is refused, and both repairs mend it."""
+    for repair in ("upload", "verify"):
+        data = os.urandom(size)
+        sha256 = hashlib.sha256(data).hexdigest()
+        assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+        stored = blob_path(shared.storage, sha256)
+        os.setxattr(stored, "user.cas.size", b"5")
+        assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob damaged", what=repair)
+        if repair == "upload":
+            put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+            assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": size})
+        else:
+            argv = [PYTHON, "-m", "casserver", "verify", "--storage", str(shared.storage)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "0 damaged" in done.stdout and "1 sizes recorded" in done.stdout
+        assert os.getxattr(stored, "user.cas.size") == str(size).encode()
+        assert stored.read_bytes() == data
+        got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+        assert (got.status_code, got.content) == (200, data)
+
+
 def test_a_same_size_change_is_caught_on_its_way_into_memory(shared: Server) -> None:
     if shared.server != "granian":
         pytest.skip("only granian keeps blobs in memory; a same-size change is verify's job")
