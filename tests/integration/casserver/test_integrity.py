@@ -115,6 +115,29 @@ def test_good_bytes_with_a_wrong_recorded_size_are_repaired_by_upload_and_verify
         assert (got.status_code, got.content) == (200, data)
 
 
+@pytest.mark.parametrize("size", [SMALL, BIG])
+def test_a_symlink_in_place_of_a_blob_is_a_500_and_a_reupload_replaces_it(
+    shared: Server, size: int
+) -> None:
+    """A symlink (to bytes of the right size, with no recorded size) is never followed."""
+    data, other = os.urandom(size), os.urandom(size)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+    stored = blob_path(shared.storage, sha256)
+    elsewhere = shared.storage.parent / f"elsewhere-{size}"
+    elsewhere.write_bytes(other)
+    stored.unlink()
+    stored.symlink_to(elsewhere)
+    assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob unreadable", what="symlink")
+
+    put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+    assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": size})
+    assert not stored.is_symlink() and stored.read_bytes() == data
+    assert elsewhere.read_bytes() == other
+    got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+    assert (got.status_code, got.content) == (200, data)
+
+
 def test_a_same_size_change_is_caught_on_its_way_into_memory(shared: Server) -> None:
     if shared.server != "granian":
         pytest.skip("only granian keeps blobs in memory; a same-size change is verify's job")
