@@ -144,6 +144,11 @@ BAD = [
      "ATTACK_FREQ must be a rate"),
     (["loadclient", "run", "--cache", "http://127.0.0.1:9"], {"CAS_WRITE_TOKEN_FILE": "{blank}"},
      "CAS_WRITE_TOKEN_FILE: "),
+    # Huge counts: a granian OverflowError traceback, and a cacheserver worker that spun
+    # and ignored SIGTERM.
+    (["casserver"], {"CAS_WORKERS": "9" * 20}, f"CAS_WORKERS must be 1-512, got {'9' * 20}"),
+    (["cacheserver"], {"CACHE_THREADS": "9" * 20},
+     f"CACHE_THREADS must be 1-4096, got {'9' * 20}"),
 ]  # fmt: skip
 
 
