@@ -72,10 +72,21 @@ def prepare_metrics_dir(config: Config) -> MetricsDir:
         raise ConfigError(f"{METRICS_ENV}: cannot use {path}: {exc.strerror or exc}") from None
     if lock_fd is None:
         raise ConfigError(f"{METRICS_ENV}: {path} is in use by another casserver")
-    for stale in path.glob("*.db"):  # a previous run's samples would be summed in
+    # Every *.db file is read as samples: another's (an operator's database in a directory
+    # configured by mistake) is neither removed nor misread, the start is refused instead.
+    dbs = sorted(path.glob("*.db"))
+    foreign = [db.name for db in dbs if not _SAMPLES.fullmatch(db.name)]
+    if foreign:
+        os.close(lock_fd)
+        raise ConfigError(f"{METRICS_ENV}: {path} holds {foreign[0]}, not metrics; give another")
+    for stale in dbs:  # a previous run's samples would be summed in
         stale.unlink()
     os.environ[METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
     return MetricsDir(path, owned, lock_fd)
+
+
+# The files prometheus_client's multiprocess mode writes: <type>_<pid>.db.
+_SAMPLES: Final = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 
 def _lock(path: Path) -> int | None:

@@ -37,6 +37,17 @@ def casserver_argv(port: int, storage: Path, *extra: str) -> list[str]:
             "--storage", str(storage), "--workers", "1", *extra]  # fmt: skip
 
 
+def casserver_process(tmp_path: Path, name: str, env: dict[str, str]) -> ServerProcess:
+    """Return a casserver (not started) on a free port, storing under tmp_path / name."""
+    port = free_port()
+    return ServerProcess(
+        casserver_argv(port, tmp_path / name),
+        base_url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / f"{name}.log",
+        env=env,
+    )
+
+
 @pytest.fixture
 def casserver(tmp_path: Path) -> Iterator[ServerProcess]:
     port = free_port()
@@ -70,15 +81,8 @@ def test_a_second_casserver_on_a_busy_port_refuses_and_leaves_the_first_alone(
 
 
 def test_a_second_casserver_never_empties_a_metrics_dir_in_use(tmp_path: Path) -> None:
-    port = free_port()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
-    first = ServerProcess(
-        casserver_argv(port, tmp_path / "first"),
-        base_url=f"http://127.0.0.1:{port}",
-        log_path=tmp_path / "first.log",
-        env=env,
-    )
-    first.start()
+    first = casserver_process(tmp_path, "first", env).start()
     try:
         assert has_request_metrics(first)
         code, stderr = run_to_exit(casserver_argv(free_port(), tmp_path / "second"), env)
@@ -87,6 +91,30 @@ def test_a_second_casserver_never_empties_a_metrics_dir_in_use(tmp_path: Path) -
         assert has_request_metrics(first)
     finally:
         first.stop()
+
+
+def test_a_metrics_dir_holding_other_databases_is_refused_and_kept(tmp_path: Path) -> None:
+    """Another program's *.db in the metrics directory is neither removed nor read as samples."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale samples")
+    (metrics / "inventory.db").write_bytes(b"an operator's database")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    code, stderr = run_to_exit(casserver_argv(free_port(), tmp_path / "storage"), env)
+    assert code == EXIT_CONFIG
+    assert f"PROMETHEUS_MULTIPROC_DIR: {metrics} holds inventory.db, not metrics" in one_line(
+        stderr
+    )
+    assert (metrics / "inventory.db").read_bytes() == b"an operator's database"
+    assert (metrics / "counter_1.db").read_bytes() == b"stale samples"
+
+    (metrics / "inventory.db").unlink()  # only samples: a stale run's are cleared
+    server = casserver_process(tmp_path, "storage", env).start()
+    try:
+        assert has_request_metrics(server)
+        assert not (metrics / "counter_1.db").exists()
+    finally:
+        server.stop()
 
 
 def test_casserver_says_at_start_what_it_leaves_open(casserver: ServerProcess) -> None:
