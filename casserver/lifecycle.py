@@ -13,13 +13,13 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from cascommon import stopsignals
 from casserver.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def start(config: Config) -> tuple[Config, MetricsDir]:
     except BaseException:
         metrics_dir.release()
         raise
-    stop_signals_default_after_fork()
+    stopsignals.default_after_fork()
     return config, metrics_dir
 
 
@@ -152,22 +152,6 @@ def start_metrics_port(config: Config) -> None:
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
     MetricsPort(registry, config.host, config.metrics_port).start()
-
-
-def stop_signals_default_after_fork() -> None:
-    """Stop_signals_default_after_fork lets SIGTERM and SIGINT end a worker still booting.
-
-    A forked worker runs the main process's handlers until it installs its own, and
-    those only flag the signal for a main loop the worker does not run: a worker
-    forked just before a stop ignored SIGTERM and ran on until SIGKILL (gunicorn and
-    granian alike). With the default action, a worker that serves nothing yet just ends.
-    """
-    os.register_at_fork(after_in_child=_default_stop_signals)
-
-
-def _default_stop_signals() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def child_exit(server: Any, worker: Any) -> None:

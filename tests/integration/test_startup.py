@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -190,3 +193,33 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     code, stderr = run_to_exit([PYTHON, "-m", *program], env)
     assert code == EXIT_CONFIG
     assert message in one_line(stderr)
+
+
+@pytest.mark.parametrize("program", ["casserver", "cacheserver"])
+def test_sigterm_as_the_worker_boots_stops_the_server(program: str, tmp_path: Path) -> None:
+    """SIGTERM to the main process just after it forked its worker: both end, nothing hangs.
+
+    The worker ran the main process's flag-only handler until it installed its own, so
+    it ignored granian's stop and granian's main process waited for it forever.
+    """
+    # Stops at these times after the start land in the worker's boot on this machine
+    # (its fork to its own handlers); one start and one stop each.
+    for delay_s in (0.1, 0.15, 0.2, 0.25, 0.3):
+        port = free_port()
+        if program == "casserver":
+            argv = casserver_argv(port, tmp_path / "storage")
+        else:
+            argv = cacheserver_argv(port=port, peer_port=free_port(), origin="http://127.0.0.1:9")
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            time.sleep(delay_s)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) in (0, -signal.SIGTERM), delay_s
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # what a hang left, so nothing outlives
+            except ProcessLookupError:
+                pass
+            proc.wait()
