@@ -138,6 +138,22 @@ def test_a_symlink_in_place_of_a_blob_is_a_500_and_a_reupload_replaces_it(
     assert (got.status_code, got.content) == (200, data)
 
 
+def test_a_recorded_size_that_is_no_number_still_guards_the_file(shared: Server) -> None:
+    """An attribute that is not a size is no reason to skip the check: 500, then repaired."""
+    data = os.urandom(BIG)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+    stored = blob_path(shared.storage, sha256)
+    os.setxattr(stored, "user.cas.size", b"abc")
+    os.truncate(stored, BIG - 1000)  # still over what is read whole: only the size tells
+    assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob damaged", what="no number")
+    put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+    assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": BIG})
+    assert os.getxattr(stored, "user.cas.size") == str(BIG).encode()
+    got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+    assert (got.status_code, got.content) == (200, data)
+
+
 def test_a_same_size_change_is_caught_on_its_way_into_memory(shared: Server) -> None:
     if shared.server != "granian":
         pytest.skip("only granian keeps blobs in memory; a same-size change is verify's job")
