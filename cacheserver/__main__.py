@@ -13,7 +13,7 @@ from typing import Any, Final
 from cacheserver import granianhits, malloc
 from cacheserver.config import Config, ConfigError
 from cacheserver.settings import SETTINGS
-from cascommon import granianrun, gunicornapp, logs
+from cascommon import granianrun, gunicornapp, logs, stopsignals
 from cascommon.ports import check_free
 from cascommon.settings import EXIT_CONFIG
 
@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"cacheserver: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    stopsignals.default_after_fork()
     if config.server == "gunicorn":
         serve_gunicorn(config)
     else:

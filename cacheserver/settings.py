@@ -17,7 +17,7 @@ from cascommon.kinds import (
     URLS,
     choice,
 )
-from cascommon.settings import Setting, Settings
+from cascommon.settings import MAX_THREADS, Setting, Settings
 
 SERVERS: Final = ("granian", "gunicorn")
 
@@ -49,9 +49,10 @@ SETTINGS: Final = Settings("cacheserver", (
       "Memory for cached values and keys (main and hot cache).", low=0),
     S("max_item_bytes", ("CACHE_MAX_ITEM_BYTES",), "--max-item-bytes", BYTES,
       "Largest value cached; larger ones stream.", low=0, unset="CACHE_BYTES / 16"),
-    S("threads", ("CACHE_THREADS",), "--threads", INT, "Request threads.", low=1),
+    S("threads", ("CACHE_THREADS",), "--threads", INT, "Request threads.", low=1, high=MAX_THREADS),
     S("fill_threads", ("CACHE_FILL_THREADS",), "--fill-threads", INT,
-      "Threads loading from the origin, and as many from peers.", low=1),
+      "Threads loading from the origin, and as many from peers.", low=1,
+      high=MAX_THREADS),
     S("miss_waiters", ("CACHE_MISS_WAITERS",), "--miss-waiters", INT,
       "Distinct keys client requests may wait on at once (all waiters for one key share "
       "its place; one peer two thirds of them at most); more get 503.", low=1,

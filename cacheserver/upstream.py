@@ -58,7 +58,12 @@ class Body:
         self._done = False
         self._released = False
         length = resp.headers.get("Content-Length")
-        self.length = int(length) if length and length.isdigit() else None
+        if length is not None and not (length.isascii() and length.isdigit()):
+            # Invalid framing (RFC 9112 6.3): discarded, never read to its close. isdigit
+            # alone takes "²", which int() refuses: a traceback and a 500, no backoff.
+            self.close()
+            raise Unavailable(f"{upstream.base_url}: Content-Length {length[:32]!r} is no length")
+        self.length = None if length is None else int(length)
         if self.length is not None and self.length > upstream.max_blob_bytes:
             self.close()
             raise TooLarge(f"{upstream.base_url}: {self.length} bytes is over the limit")

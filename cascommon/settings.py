@@ -25,6 +25,11 @@ from typing import Any, Final, TypeVar
 from cascommon.kinds import Kind
 
 FILE_SUFFIX: Final = "_FILE"
+# Upper bounds of process and thread counts: far above any machine's need, and below
+# what granian or the OS cannot take (a huge count overflowed in granian, or spun a
+# worker that no longer stopped on SIGTERM).
+MAX_PROCESSES: Final = 512
+MAX_THREADS: Final = 4096
 T = TypeVar("T")
 
 

@@ -31,8 +31,9 @@ RECHECK_S: Final = 1.0
 ENTRY_OVERHEAD_BYTES: Final = 1024
 # Big files whose check is remembered (each a path, a stat and prebuilt headers).
 MAX_CHECKED: Final = 4096
-# Non-blocking: a FIFO put under a blob's name must not hang the event loop.
-_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+# Non-blocking: a FIFO put under a blob's name must not hang the event loop. No
+# symlinks: casserver never makes one, and what it points at carries no recorded size.
+_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 _HASHERS: Final[dict[int, Callable[[bytes], Any]]] = {64: hashlib.sha256, 40: hashlib.sha1}
 
 
@@ -101,7 +102,7 @@ class BlobCache:
         UnreadableBlob when it cannot be read: both are answered 500, never with bytes.
         """
         try:
-            st = os.stat(file)
+            st = os.lstat(file)  # a symlink's own stamp: it is refused on open
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:

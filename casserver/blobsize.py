@@ -25,6 +25,8 @@ from casserver.blobfile import UnreadableBlob
 log = logging.getLogger(__name__)
 
 XATTR: Final = "user.cas.size"
+# What recorded() returns for an attribute that is not a size: matches no file's length.
+UNREADABLE_RECORD: Final = -1
 # Errors that mean "this file system (or file) keeps no such attribute", not damage.
 _UNSUPPORTED: Final = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA, errno.EPERM})
 
@@ -48,8 +50,8 @@ def record(fd: int, size: int) -> bool:
     return True
 
 
-def recorded(fd: int) -> int | None:
-    """Recorded returns the size written at commit, or None when there is none to read."""
+def recorded(fd: int | str) -> int | None:
+    """Recorded returns the size written at commit (fd or path), or None when there is none."""
     try:
         raw = os.getxattr(fd, XATTR)
     except OSError as exc:
@@ -59,7 +61,9 @@ def recorded(fd: int) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        return None
+        # Not a size casserver wrote: no file has it, so the file is refused and repaired
+        # (a missing record would let any change through unchecked).
+        return UNREADABLE_RECORD
 
 
 def check(fd: int, size: int, name: str) -> None:

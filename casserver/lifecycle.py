@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from cascommon import stopsignals
 from casserver import flock
 from casserver.config import Config, ConfigError
 
@@ -73,10 +73,21 @@ def prepare_metrics_dir(config: Config) -> MetricsDir:
         raise ConfigError(f"{METRICS_ENV}: cannot use {path}: {exc.strerror or exc}") from None
     if lock_fd is None:
         raise ConfigError(f"{METRICS_ENV}: {path} is in use by another casserver")
-    for stale in path.glob("*.db"):  # a previous run's samples would be summed in
+    # Every *.db file is read as samples: another's (an operator's database in a directory
+    # configured by mistake) is neither removed nor misread, the start is refused instead.
+    dbs = sorted(path.glob("*.db"))
+    foreign = [db.name for db in dbs if not _SAMPLES.fullmatch(db.name)]
+    if foreign:
+        os.close(lock_fd)
+        raise ConfigError(f"{METRICS_ENV}: {path} holds {foreign[0]}, not metrics; give another")
+    for stale in dbs:  # a previous run's samples would be summed in
         stale.unlink()
     os.environ[METRICS_ENV] = str(path)  # workers inherit it, and with it the same directory
     return MetricsDir(path, owned, lock_fd)
+
+
+# The files prometheus_client's multiprocess mode writes: <type>_<pid>.db.
+_SAMPLES: Final = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
 
 
 def start(config: Config) -> tuple[Config, MetricsDir]:
@@ -94,7 +105,7 @@ def start(config: Config) -> tuple[Config, MetricsDir]:
     except BaseException:
         metrics_dir.release()
         raise
-    stop_signals_default_after_fork()
+    stopsignals.default_after_fork()
     return config, metrics_dir
 
 
@@ -150,22 +161,6 @@ def start_metrics_port(config: Config) -> None:
     store = BlobStore(config.storage_dir, min_free_bytes=config.min_free_bytes)
     registry = exposition_registry(CollectorRegistry(), store, config.metrics_dir)
     MetricsPort(registry, config.host, config.metrics_port).start()
-
-
-def stop_signals_default_after_fork() -> None:
-    """Stop_signals_default_after_fork lets SIGTERM and SIGINT end a worker still booting.
-
-    A forked worker runs the main process's handlers until it installs its own, and
-    those only flag the signal for a main loop the worker does not run: a worker
-    forked just before a stop ignored SIGTERM and ran on until SIGKILL (gunicorn and
-    granian alike). With the default action, a worker that serves nothing yet just ends.
-    """
-    os.register_at_fork(after_in_child=_default_stop_signals)
-
-
-def _default_stop_signals() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from cascommon.kinds import BOOL, BYTES, INT, LOG_LEVEL, PATH, SECONDS, TEXT, TOKEN, Kind, choice
-from cascommon.settings import Setting, Settings
+from cascommon.settings import MAX_PROCESSES, MAX_THREADS, Setting, Settings
 from casserver.budget import ByteBudget
 
 SERVERS: Final = ("granian", "gunicorn")
@@ -32,8 +32,10 @@ SETTINGS: Final = Settings("casserver", (
       unset="unset: /metrics on the client port"),
     S("storage_dir", ("CAS_STORAGE_DIR",), "--storage", PATH, "Storage directory."),
     S("server", ("CAS_SERVER",), "--server", choice(*SERVERS), "HTTP server."),
-    S("workers", ("CAS_WORKERS",), "--workers", INT, "Worker processes.", low=1),
-    S("threads", ("CAS_THREADS",), "--threads", INT, "App threads per worker.", low=1),
+    S("workers", ("CAS_WORKERS",), "--workers", INT, "Worker processes.", low=1,
+      high=MAX_PROCESSES),
+    S("threads", ("CAS_THREADS",), "--threads", INT, "App threads per worker.", low=1,
+      high=MAX_THREADS),
     S("memory_cache_bytes", ("CAS_MEMORY_CACHE_BYTES",), "--memory-cache-bytes", BYTES,
       "Bytes of small blobs each granian worker keeps in memory for GETs; 0: none.", low=0),
     S("memory_cache_item_bytes", ("CAS_MEMORY_CACHE_ITEM_BYTES",), "--memory-cache-item-bytes",

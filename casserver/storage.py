@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 TMP_DIR: Final = "tmp"
 # Non-blocking: a FIFO put under a blob's name must not hang a thread.
-_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+# No symlinks (casserver never makes one; what it points at carries no recorded size).
+_OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,12 @@ class BlobStore:
 
     def stored(self, digest: Digest) -> StoredFile | None:
         """Stored describes the file under digest's name as it is, damaged or not; None: absent."""
-        fd = self._open_fd(digest)
+        try:
+            fd = self._open_fd(digest)
+        except UnreadableBlob as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            return StoredFile(0, False)  # a symlink: a verified upload replaces it
         if fd is None:
             return None
         try:
@@ -217,8 +224,15 @@ class BlobStore:
     def _repair(self, temp: TempBlob, target: Path) -> bool:
         """Replace target by temp's verified bytes when its size says it is damaged."""
         try:
-            if os.stat(target).st_size == temp.size:
-                return False  # the same size as verified bytes: today's answer stands
+            # The same size as verified bytes: today's answer stands, unless the size
+            # recorded on it is another (every serve refuses it: only a rewrite repairs it).
+            st = os.lstat(target)  # a symlink is never kept
+            if (
+                stat.S_ISREG(st.st_mode)
+                and st.st_size == temp.size
+                and blobsize.recorded(str(target)) in (None, temp.size)
+            ):
+                return False
         except FileNotFoundError:
             return False
         side = temp.path.with_name(temp.path.name + ".repair")

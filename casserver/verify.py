@@ -9,7 +9,8 @@ default: reads paced by ``--rate-mbps`` so serving keeps the disk) or alone
 A damaged file is renamed to ``<store>/quarantine/<algorithm>/<hex>``, its SHA-1 links
 with it, so it is answered 404 (and a client's re-upload stores it anew) rather than
 500; nothing is deleted. A file replaced meanwhile (a repair by upload) is left alone.
-Good files committed before sizes were recorded get theirs (``blobsize.record``).
+Good files committed before sizes were recorded, or whose recorded size is wrong, get
+theirs (``blobsize.record``).
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ class Verifier:
                 hashers[SHA1] = hashlib.new(SHA1)
             size = self._hash(fd, hashers.values())
             good = hashers[algorithm].hexdigest() == path.name
-            if good and blobsize.recorded(fd) is None:
+            # Good bytes whose recorded size is missing or wrong (every serve would refuse
+            # them) get the right one.
+            if good and blobsize.recorded(fd) != size:
                 self.summary.recorded += blobsize.record(fd, size)
         except OSError:
             self.summary.unreadable.append(f"{algorithm}:{path.name}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from cascommon.kinds import ADDRESS, BOOL, INT, NUMBER, PATH, TEXT, TOKEN, Kind, choice
-from cascommon.settings import Setting, Settings
+from cascommon.settings import MAX_PROCESSES, Setting, Settings
 from loadclient.blobs import parse_size
 from loadclient.durations import (
     NS_PER_S,
@@ -84,7 +84,8 @@ SETTINGS: Final = Settings("loadclient run", (
       "Keep-alive connections opened before the start, each with one uncounted HEAD.", low=1),
     S("max_connections", (), "--max-connections", INT,
       "Most connections open at once per process, lowered to fit ulimit -n.", low=1),
-    S("workers", (), "--workers", INT, "Attacking processes sharing the schedule.", low=1),
+    S("workers", (), "--workers", INT, "Attacking processes sharing the schedule.", low=1,
+      high=MAX_PROCESSES),
     S("timer", (), "--timer", choice(*TIMERS),
       "precise (a timerfd: sends ~20-80 µs after due) or loop (1 ms timers: cheaper, later)."),
     S("skip_upload", (), "--skip-upload", BOOL,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -35,6 +38,17 @@ def one_line(stderr: str) -> str:
 def casserver_argv(port: int, storage: Path, *extra: str) -> list[str]:
     return [PYTHON, "-m", "casserver", "--host", "127.0.0.1", "--port", str(port),
             "--storage", str(storage), "--workers", "1", *extra]  # fmt: skip
+
+
+def casserver_process(tmp_path: Path, name: str, env: dict[str, str]) -> ServerProcess:
+    """Return a casserver (not started) on a free port, storing under tmp_path / name."""
+    port = free_port()
+    return ServerProcess(
+        casserver_argv(port, tmp_path / name),
+        base_url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / f"{name}.log",
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -70,15 +84,8 @@ def test_a_second_casserver_on_a_busy_port_refuses_and_leaves_the_first_alone(
 
 
 def test_a_second_casserver_never_empties_a_metrics_dir_in_use(tmp_path: Path) -> None:
-    port = free_port()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
-    first = ServerProcess(
-        casserver_argv(port, tmp_path / "first"),
-        base_url=f"http://127.0.0.1:{port}",
-        log_path=tmp_path / "first.log",
-        env=env,
-    )
-    first.start()
+    first = casserver_process(tmp_path, "first", env).start()
     try:
         assert has_request_metrics(first)
         code, stderr = run_to_exit(casserver_argv(free_port(), tmp_path / "second"), env)
@@ -87,6 +94,30 @@ def test_a_second_casserver_never_empties_a_metrics_dir_in_use(tmp_path: Path) -
         assert has_request_metrics(first)
     finally:
         first.stop()
+
+
+def test_a_metrics_dir_holding_other_databases_is_refused_and_kept(tmp_path: Path) -> None:
+    """Another program's *.db in the metrics directory is neither removed nor read as samples."""
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "counter_1.db").write_bytes(b"stale samples")
+    (metrics / "inventory.db").write_bytes(b"an operator's database")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+    code, stderr = run_to_exit(casserver_argv(free_port(), tmp_path / "storage"), env)
+    assert code == EXIT_CONFIG
+    assert f"PROMETHEUS_MULTIPROC_DIR: {metrics} holds inventory.db, not metrics" in one_line(
+        stderr
+    )
+    assert (metrics / "inventory.db").read_bytes() == b"an operator's database"
+    assert (metrics / "counter_1.db").read_bytes() == b"stale samples"
+
+    (metrics / "inventory.db").unlink()  # only samples: a stale run's are cleared
+    server = casserver_process(tmp_path, "storage", env).start()
+    try:
+        assert has_request_metrics(server)
+        assert not (metrics / "counter_1.db").exists()
+    finally:
+        server.stop()
 
 
 def test_casserver_says_at_start_what_it_leaves_open(casserver: ServerProcess) -> None:
@@ -144,6 +175,11 @@ BAD = [
      "ATTACK_FREQ must be a rate"),
     (["loadclient", "run", "--cache", "http://127.0.0.1:9"], {"CAS_WRITE_TOKEN_FILE": "{blank}"},
      "CAS_WRITE_TOKEN_FILE: "),
+    # Huge counts: a granian OverflowError traceback, and a cacheserver worker that spun
+    # and ignored SIGTERM.
+    (["casserver"], {"CAS_WORKERS": "9" * 20}, f"CAS_WORKERS must be 1-512, got {'9' * 20}"),
+    (["cacheserver"], {"CACHE_THREADS": "9" * 20},
+     f"CACHE_THREADS must be 1-4096, got {'9' * 20}"),
 ]  # fmt: skip
 
 
@@ -157,3 +193,33 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     code, stderr = run_to_exit([PYTHON, "-m", *program], env)
     assert code == EXIT_CONFIG
     assert message in one_line(stderr)
+
+
+@pytest.mark.parametrize("program", ["casserver", "cacheserver"])
+def test_sigterm_as_the_worker_boots_stops_the_server(program: str, tmp_path: Path) -> None:
+    """SIGTERM to the main process just after it forked its worker: both end, nothing hangs.
+
+    The worker ran the main process's flag-only handler until it installed its own, so
+    it ignored granian's stop and granian's main process waited for it forever.
+    """
+    # Stops at these times after the start land in the worker's boot on this machine
+    # (its fork to its own handlers); one start and one stop each.
+    for delay_s in (0.1, 0.15, 0.2, 0.25, 0.3):
+        port = free_port()
+        if program == "casserver":
+            argv = casserver_argv(port, tmp_path / "storage")
+        else:
+            argv = cacheserver_argv(port=port, peer_port=free_port(), origin="http://127.0.0.1:9")
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        try:
+            time.sleep(delay_s)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) in (0, -signal.SIGTERM), delay_s
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # what a hang left, so nothing outlives
+            except ProcessLookupError:
+                pass
+            proc.wait()

@@ -40,7 +40,9 @@ ENV = {
     **MEMBER_ENV,
     "CACHE_MAX_ITEM_BYTES": str(LIMIT),
     "CACHE_FETCH_TOTAL_TIMEOUT_S": "2",  # a drip is cut after 2 s
-    "CACHE_PEER_BACKOFF_S": "0.01",  # so every case reaches the liar, not its backoff
+    # A short backoff: each case waits until the member's probes brought the liar back
+    # (wait_until_used), so every case reaches it.
+    "CACHE_PEER_BACKOFF_S": "0.01",
 }
 
 # Each lie, and whether the liar first answers the size probe of a streamed blob honestly
@@ -53,6 +55,7 @@ LIES = {
     "close-mid-body": False,  # Content-Length n, half the bytes, then a close
     "slow-drip": False,  # 1 KiB per 50 ms, the last byte flipped
     "wrong-length": False,  # Content-Length n + 1, the n right bytes, then a close
+    "no-length": True,  # Content-Length "\xb2" (a digit to str.isdigit), the right bytes
 }
 
 
@@ -101,10 +104,11 @@ class Liar(LoopbackHTTPServer):
                     "close-mid-body": (n, data[: n // 2], True),
                     "slow-drip": (n, flipped, False),
                     "wrong-length": (n + 1, data, True),
+                    "no-length": ("\xb2", data, True),
                 }[lie]
                 head = f"HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n"
                 head += "Content-Type: application/octet-stream\r\n\r\n"
-                self.wfile.write(head.encode())
+                self.wfile.write(head.encode("latin-1"))
                 if lie == "slow-drip":
                     for start in range(0, len(body), DRIP_BYTES):  # bounded by the body
                         self.wfile.write(body[start : start + DRIP_BYTES])

@@ -89,6 +89,71 @@ def test_a_file_of_another_size_is_a_500_and_a_reupload_repairs_it(
     assert os.stat(stored).st_ino == inode
 
 
+@pytest.mark.parametrize("size", [SMALL, BIG])
+def test_good_bytes_with_a_wrong_recorded_size_are_repaired_by_upload_and_verify(
+    shared: Server, size: int
+) -> None:
+    """A recorded size that lies about good bytes is refused, and both repairs mend it."""
+    for repair in ("upload", "verify"):
+        data = os.urandom(size)
+        sha256 = hashlib.sha256(data).hexdigest()
+        assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+        stored = blob_path(shared.storage, sha256)
+        os.setxattr(stored, "user.cas.size", b"5")
+        assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob damaged", what=repair)
+        if repair == "upload":
+            put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+            assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": size})
+        else:
+            argv = [PYTHON, "-m", "casserver", "verify", "--storage", str(shared.storage)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert "0 damaged" in done.stdout and "1 sizes recorded" in done.stdout
+        assert os.getxattr(stored, "user.cas.size") == str(size).encode()
+        assert stored.read_bytes() == data
+        got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+        assert (got.status_code, got.content) == (200, data)
+
+
+@pytest.mark.parametrize("size", [SMALL, BIG])
+def test_a_symlink_in_place_of_a_blob_is_a_500_and_a_reupload_replaces_it(
+    shared: Server, size: int
+) -> None:
+    """A symlink (to bytes of the right size, with no recorded size) is never followed."""
+    data, other = os.urandom(size), os.urandom(size)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+    stored = blob_path(shared.storage, sha256)
+    elsewhere = shared.storage.parent / f"elsewhere-{size}"
+    elsewhere.write_bytes(other)
+    stored.unlink()
+    stored.symlink_to(elsewhere)
+    assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob unreadable", what="symlink")
+
+    put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+    assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": size})
+    assert not stored.is_symlink() and stored.read_bytes() == data
+    assert elsewhere.read_bytes() == other
+    got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+    assert (got.status_code, got.content) == (200, data)
+
+
+def test_a_recorded_size_that_is_no_number_still_guards_the_file(shared: Server) -> None:
+    """An attribute that is not a size is no reason to skip the check: 500, then repaired."""
+    data = os.urandom(BIG)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10).ok
+    stored = blob_path(shared.storage, sha256)
+    os.setxattr(stored, "user.cas.size", b"abc")
+    os.truncate(stored, BIG - 1000)  # still over what is read whole: only the size tells
+    assert_500_problem(f"{shared.url}/cas/{sha256}", "Stored blob damaged", what="no number")
+    put = requests.put(f"{shared.url}/cas/{sha256}", data=data, timeout=10)
+    assert (put.status_code, put.json()) == (201, {"digest": sha256, "size": BIG})
+    assert os.getxattr(stored, "user.cas.size") == str(BIG).encode()
+    got = requests.get(f"{shared.url}/cas/{sha256}", timeout=10)
+    assert (got.status_code, got.content) == (200, data)
+
+
 def test_a_same_size_change_is_caught_on_its_way_into_memory(shared: Server) -> None:
     if shared.server != "granian":
         pytest.skip("only granian keeps blobs in memory; a same-size change is verify's job")
