@@ -152,8 +152,7 @@ def create_app(
         health=lambda: [*group.picker.health(), ("origin", group.origin.health.state())],
     )  # fmt: skip
     if config.peers_dns:
-        name, port = dns_target(config)
-        DnsMembers(group.picker, name, port, config.dns_refresh_s).start()
+        DnsMembers(group.picker, dns_target(config), config.dns_refresh_s).start()
     app: App = falcon.App(media_type=falcon.MEDIA_JSON)
     problem.install(app)
     app.add_error_handler(LoadError, LoadErrorHandler(registry))

@@ -62,15 +62,12 @@ class DnsMembers:
     """
 
     def __init__(
-        self,
-        picker: PeerPicker,
-        name: str,
-        port: int,
-        refresh_s: float,
+        self, picker: PeerPicker, service: tuple[str, int], refresh_s: float,
         resolver: Resolver = resolve,
-    ) -> None:
+    ) -> None:  # fmt: skip
+        # service: the headless Service's name and the members' peer port (dns_target).
         self.picker = picker
-        self.name, self.port, self.refresh_s = name, port, refresh_s
+        (self.name, self.port), self.refresh_s = service, refresh_s
         self._resolver = resolver
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

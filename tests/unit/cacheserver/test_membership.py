@@ -27,7 +27,7 @@ class FakeResolver:
 def test_members_follow_dns_and_keep_self() -> None:
     picker = PeerPicker("http://10.0.0.1:18001", [], new_peer)
     resolver = FakeResolver()
-    members = DnsMembers(picker, "peers.svc", 18001, 10.0, resolver)
+    members = DnsMembers(picker, ("peers.svc", 18001), 10.0, resolver)
     resolver.addresses = ["10.0.0.2", "10.0.0.3"]
     assert members.refresh()
     assert picker.members() == (
@@ -39,7 +39,7 @@ def test_members_follow_dns_and_keep_self() -> None:
 def test_failed_or_empty_lookup_keeps_the_ring() -> None:
     picker = PeerPicker("http://10.0.0.1:18001", [], new_peer)
     resolver = FakeResolver()
-    members = DnsMembers(picker, "peers.svc", 18001, 10.0, resolver)
+    members = DnsMembers(picker, ("peers.svc", 18001), 10.0, resolver)
     resolver.addresses = ["10.0.0.1", "10.0.0.2"]
     members.refresh()
     resolver.fail = True
