@@ -258,13 +258,22 @@ class BlobStore:
         return self._workspace.sweep()
 
     def usage(self) -> tuple[int, int]:
-        """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs)."""
+        """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs).
+
+        Only regular files in real fan-out directories count, as the evictor's scan does:
+        a dangling symlink under ``sha256/`` stopped the server at start, and a linked
+        directory was walked as if it were the store's.
+        """
         blobs = total = 0
         for fanout in os.scandir(self.root / SHA256):
-            if fanout.is_dir():
+            if fanout.is_dir(follow_symlinks=False):
                 for entry in os.scandir(fanout.path):
-                    blobs += 1
-                    total += entry.stat().st_size
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                            blobs += 1
+                    except FileNotFoundError:
+                        pass  # removed while we walked
         return blobs, total
 
     def check_writable(self) -> str | None:
