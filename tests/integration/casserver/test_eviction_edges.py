@@ -25,16 +25,26 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
+# A server that starts its evictor and ends as soon as the evictor process exists, long
+# before the evictor has imported anything.
+START_AND_END = """
+import os, sys, time
+from pathlib import Path
+from casserver import lifecycle
+from casserver.config import Config
+from tests.integration.casserver.test_eviction_edges import processes_naming
+lifecycle.start_evictor(Config(storage_dir=Path(sys.argv[1]), max_bytes="1GiB"))
+deadline = time.monotonic() + 10
+while not processes_naming("casserver.evictor\\0" + sys.argv[1]) and time.monotonic() < deadline:
+    time.sleep(0.001)
+os._exit(0)
+"""
+
+
 def test_an_evictor_whose_server_ended_before_it_started_ends_too(tmp_path: Path) -> None:
     """A server stopped while its evictor still imported left it running for good."""
     storage = tmp_path / "evictor-orphan-storage"
-    start = (
-        "import os, sys; from pathlib import Path; from casserver import lifecycle; "
-        "from casserver.config import Config; "
-        "lifecycle.start_evictor(Config(storage_dir=Path(sys.argv[1]), max_bytes='1GiB')); "
-        "os._exit(0)"  # the server ends at once, long before its evictor runs
-    )
-    subprocess.run([PYTHON, "-c", start, str(storage)], check=True, timeout=30)
+    subprocess.run([PYTHON, "-c", START_AND_END, str(storage)], check=True, timeout=30)
     deadline = time.monotonic() + 15
     try:
         while processes_naming(str(storage)) and time.monotonic() < deadline:
