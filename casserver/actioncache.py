@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from cascommon.digest import Digest
-from casserver.actionresult import NotAnActionResult, named_blobs
+from casserver.actionresult import MAX_TREE_BYTES, NotAnActionResult, TreeTooBig, named_blobs
 from casserver.blobfile import BlobFile, fsync_dir
 from casserver.metrics import Metrics
 from casserver.recency import Recency
@@ -100,6 +100,8 @@ class ActionCache:
         if blob is None:
             return None
         with blob:
+            if blob.size > MAX_TREE_BYTES:
+                raise TreeTooBig(f"tree {digest.hex} is {blob.size} bytes")
             return blob.read()
 
     def put(self, key: Digest, body: Body) -> int:

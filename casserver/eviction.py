@@ -57,14 +57,51 @@ def trash_dir(root: Path) -> Path:
 
 
 def empty_trash(root: Path) -> int:
-    """Remove what a pass that died left in the trash; return how many files."""
+    """Remove what a pass that died left in the trash, SHA-1 names too; return how many files."""
     trash = trash_dir(root)
     trash.mkdir(parents=True, exist_ok=True)
-    removed = 0
-    for entry in os.scandir(trash):
-        os.unlink(entry.path)
-        removed += 1
-    return removed
+    parked: list[tuple[Path, Candidate | None]] = [(Path(e.path), None) for e in os.scandir(trash)]
+    return len(_remove(root, parked))
+
+
+def _remove(root: Path, parked: list[tuple[Path, Candidate | None]]) -> list[Candidate | None]:
+    """Remove parked files and their SHA-1 names; return the items removed.
+
+    The names go first, while the parked files hold their inodes (no new blob can
+    take one meanwhile). A pass killed in between leaves the files in the trash, so
+    the next start still finds their SHA-1 names: unlinked last, they stayed for good,
+    bytes the budget never counts. A file touched since it was parked (a re-upload by
+    its SHA-1 name, told it is stored) goes back instead.
+    """
+    inodes, removed, kept = set(), [], []
+    for path, item in parked:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if item is not None and st.st_mtime_ns != item.mtime_ns:
+            kept.append((path, item))
+            continue
+        removed.append((path, item))
+        if st.st_nlink > 1:
+            inodes.add(st.st_ino)
+    if inodes:
+        _unlink_aliases(root, inodes)
+    for path, item in kept:
+        assert item is not None
+        _put_back(path, root / item.relpath)
+    for path, _ in removed:
+        path.unlink(missing_ok=True)
+    return [item for _, item in removed]
+
+
+def _put_back(parked: Path, home: Path) -> None:
+    try:
+        os.link(parked, home)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:  # stored again meanwhile: that copy stays
+            raise
+    os.unlink(parked)
 
 
 def run_pass(root: Path, target_bytes: int, protect_s: float, estimate_bytes: int) -> PassResult:
@@ -77,24 +114,21 @@ def run_pass(root: Path, target_bytes: int, protect_s: float, estimate_bytes: in
         # The estimate was low (a first pass, lost journal lines): walk again knowing the total.
         found = scan(root, int((found.bytes - target_bytes) * SPARE), cutoff_ns)
     remaining = found.bytes
-    blobs = acs = freed = blob_bytes = 0
-    linked: set[int] = set()  # inodes that may still have a SHA-1 name
+    parked: list[tuple[Path, Candidate | None]] = []
     trash = trash_dir(root)
     for item in found.oldest:
         if remaining <= target_bytes:
             break
-        if not remove(root, trash, item):
-            continue
-        remaining -= item.size
-        freed += item.size
-        if item.relpath.startswith("ac/"):
-            acs += 1
-        else:
-            blobs += 1
-            blob_bytes += item.size
-            linked.add(item.inode)
-    if linked:
-        _unlink_aliases(root, linked)
+        path = park(root, trash, item)
+        if path is not None:
+            parked.append((path, item))
+            remaining -= item.size
+    removed = [item for item in _remove(root, parked) if item is not None]
+    freed = sum(item.size for item in removed)
+    acs = sum(1 for item in removed if item.relpath.startswith("ac/"))
+    blobs = len(removed) - acs
+    blob_bytes = sum(item.size for item in removed if not item.relpath.startswith("ac/"))
+    remaining = found.bytes - freed
     result = PassResult(
         started, time.perf_counter() - t0, found.files, found.bytes, remaining,
         target_bytes, blobs, acs, freed, blob_bytes, remaining > target_bytes,
@@ -103,28 +137,22 @@ def run_pass(root: Path, target_bytes: int, protect_s: float, estimate_bytes: in
     return result
 
 
-def remove(root: Path, trash: Path, item: Candidate) -> bool:
-    """Remove item unless it was touched since the scan; return whether it is gone."""
+def park(root: Path, trash: Path, item: Candidate) -> Path | None:
+    """Move item to the trash unless it was touched since the scan; return where, or None."""
     path = root / item.relpath
     parked = trash / item.relpath.replace("/", "-")
     try:
         os.rename(path, parked)
     except FileNotFoundError:
-        return False
+        return None
     try:
         touched = os.lstat(parked).st_mtime_ns != item.mtime_ns
     except FileNotFoundError:
-        return False
+        return None
     if touched:
-        try:
-            os.link(parked, path)  # used since the scan: it stays
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:  # stored again meanwhile: that copy stays
-                raise
-        os.unlink(parked)
-        return False
-    os.unlink(parked)
-    return True
+        _put_back(parked, path)  # used since the scan: it stays
+        return None
+    return parked
 
 
 def _unlink_aliases(root: Path, inodes: set[int]) -> None:

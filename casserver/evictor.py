@@ -184,15 +184,18 @@ class Evictor:
 
 
 def main(argv: list[str]) -> None:
-    """Run the evictor: argv is storage, budget, grace, min free bytes, log level.
+    """Run the evictor: argv is storage, budget, grace, min free bytes, log level, server pid.
 
     ``lifecycle.start_evictor`` passes them from the server's Config (flags included).
+    The server's pid comes from the server: one stopped while this process was still
+    importing left it a child of init, whose pid ``getppid`` would have taken for the
+    server's, and it ran on for good, holding the volume's evictor lock.
     """
     from prometheus_client import CollectorRegistry
 
     from cascommon import logs
 
-    storage, budget, grace_s, min_free_bytes, log_level = argv
+    storage, budget, grace_s, min_free_bytes, log_level, server_pid = argv
     logs.configure(log_level)
     settings = EvictorSettings(
         Path(storage), ByteBudget.parse(budget), float(grace_s), int(min_free_bytes)
@@ -200,7 +203,7 @@ def main(argv: list[str]) -> None:
     registry = CollectorRegistry()
     evictor = Evictor(settings, EvictionMetrics(registry))
     try:
-        evictor.serve(os.getppid(), StorageGauges(registry))
+        evictor.serve(int(server_pid), StorageGauges(registry))
     except KeyboardInterrupt:
         pass
 

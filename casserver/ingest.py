@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
 
 from cascommon.digest import SHA1, SHA256, Digest
+from casserver.blobfile import TempBlob, UnreadableBlob
 from casserver.metrics import Metrics
 from casserver.recency import Recency
-from casserver.storage import BlobStore, StorageFull, storage_error
+from casserver.storage import BlobStore, StorageFull, StoredFile, storage_error
 from casserver.upload import Body, DigestMismatch, UploadError, receive
 from casserver.writehealth import WriteHealth
 
@@ -117,15 +119,21 @@ class Ingest:
                         f"{received.hexdigests[expected.algorithm]}, not {expected.hex}"
                     )
                 aliases = [expected] if expected is not None and expected.algorithm == SHA1 else []
-                repairs = (
-                    [Digest(SHA1, received.hexdigests[SHA1])] if repair and not aliases else []
-                )
+                # What the SHA-256 name holds now: a repair replaces a blob, it adds none;
+                # and one a POST finds damaged takes its SHA-1 link along, as a PUT's does.
+                before = self._stored_sha256(sha256)
+                repairs = []
+                if not aliases and (repair or (before is not None and not before.intact)):
+                    sha1 = received.hexdigests.get(SHA1) or _sha1_of(temp)
+                    repairs = [Digest(SHA1, sha1)]
                 new_names = self._store.commit(temp, sha256, aliases, repairs)
         except UploadError as exc:
             self._metrics.upload_failures.labels(exc.reason).inc()
             raise
         created = (expected.algorithm if expected else SHA256) in new_names
-        if SHA256 in new_names:  # a new SHA-1 name for a stored blob adds no bytes
+        if SHA256 in new_names and before is not None:  # replaced: a blob's bytes changed
+            self._metrics.storage.add(0, received.size - before.size)
+        elif SHA256 in new_names:  # a new SHA-1 name for a stored blob adds no bytes
             self._metrics.blobs_stored.inc()
             self._metrics.storage.add(1, received.size)
             if self._recency is not None:
@@ -142,3 +150,18 @@ class Ingest:
             },
         )
         return Stored(name, received.size, created)
+
+    def _stored_sha256(self, sha256: str) -> StoredFile | None:
+        try:
+            return self._store.stored(Digest(SHA256, sha256))
+        except UnreadableBlob:
+            return StoredFile(0, True)  # there, but not ours to judge: commit keeps it
+
+
+def _sha1_of(temp: TempBlob) -> str:
+    """The SHA-1 of a temp file's bytes: read again, only for the rare repair by POST."""
+    hasher = hashlib.sha1()
+    with open(temp.path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            hasher.update(chunk)
+    return hasher.hexdigest()

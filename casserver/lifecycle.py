@@ -140,7 +140,7 @@ def start_evictor(config: Config) -> None:
     if config.max_bytes is None:
         return
     argv = [str(config.storage_dir), config.max_bytes, str(config.evict_grace_s)]
-    argv += [str(config.min_free_bytes), config.log_level]
+    argv += [str(config.min_free_bytes), config.log_level, str(os.getpid())]
     subprocess.Popen([sys.executable, "-m", "casserver.evictor", *argv])
 
 

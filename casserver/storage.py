@@ -180,12 +180,15 @@ class BlobStore:
                 )
             temp.sync()
             self.reserve(0)
-            named = [(d, True) for d in (Digest(SHA256, sha256_hex), *aliases)]
-            return frozenset(
-                digest.algorithm
-                for digest, create in (*named, *((d, False) for d in repairs))
-                if self._link(temp, self.path(digest), create)
-            )
+            blob = self.path(Digest(SHA256, sha256_hex))
+            new = {SHA256} if self._link(temp, temp.path, blob, True) else set()
+            # Other names link the stored blob, not the temp file: a second copy would be
+            # bytes the budget never counts and an eviction of the blob never removes.
+            named = [(d, True) for d in aliases] + [(d, False) for d in repairs]
+            for digest, create in named:
+                if self._link(temp, blob, self.path(digest), create):
+                    new.add(digest.algorithm)
+            return frozenset(new)
         except OSError as exc:
             raise storage_error(exc) from exc
         finally:
@@ -202,27 +205,32 @@ class BlobStore:
             fsync_dir(fanout.parent)
             self._durable_dirs.add(fanout)
 
-    def _link(self, temp: TempBlob, target: Path, create: bool, retry: bool = True) -> bool:
+    def _link(
+        self, temp: TempBlob, source: Path, target: Path, create: bool, retry: bool = True
+    ) -> bool:
+        """Name source's verified bytes target (temp's when source is gone: evicted meanwhile)."""
+        if source != temp.path and not source.exists():
+            source = temp.path
         try:
             if not create:
-                return target.exists() and self._repair(temp, target)
+                return target.exists() and self._repair(temp, source, target)
             self.ensure_dir(target.parent)
             try:
-                os.link(temp.path, target)
+                os.link(source, target)
             except FileExistsError:
                 # Stored before, or by a concurrent upload of the same bytes; or damaged.
-                return self._repair(temp, target)
+                return self._repair(temp, source, target)
         except FileNotFoundError:
             if not (create and retry):
                 raise
             # The volume was wiped under us: fan-out directories known durable are gone.
             self._durable_dirs.clear()
-            return self._link(temp, target, create, retry=False)
+            return self._link(temp, temp.path, target, create, retry=False)
         fsync_dir(target.parent)
         return True
 
-    def _repair(self, temp: TempBlob, target: Path) -> bool:
-        """Replace target by temp's verified bytes when its size says it is damaged."""
+    def _repair(self, temp: TempBlob, source: Path, target: Path) -> bool:
+        """Replace target by source (temp's verified bytes) when its size says it is damaged."""
         try:
             # The same size as verified bytes: today's answer stands, unless the size
             # recorded on it is another (every serve refuses it: only a rewrite repairs it).
@@ -236,7 +244,7 @@ class BlobStore:
         except FileNotFoundError:
             return False
         side = temp.path.with_name(temp.path.name + ".repair")
-        os.link(temp.path, side)
+        os.link(source, side)
         try:
             os.replace(side, target)  # atomic: readers see the old file or the new one
         finally:
@@ -250,13 +258,22 @@ class BlobStore:
         return self._workspace.sweep()
 
     def usage(self) -> tuple[int, int]:
-        """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs)."""
+        """Usage counts blobs and their bytes (SHA-1 names are links, not extra blobs).
+
+        Only regular files in real fan-out directories count, as the evictor's scan does:
+        a dangling symlink under ``sha256/`` stopped the server at start, and a linked
+        directory was walked as if it were the store's.
+        """
         blobs = total = 0
         for fanout in os.scandir(self.root / SHA256):
-            if fanout.is_dir():
+            if fanout.is_dir(follow_symlinks=False):
                 for entry in os.scandir(fanout.path):
-                    blobs += 1
-                    total += entry.stat().st_size
+                    try:
+                        if entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                            blobs += 1
+                    except FileNotFoundError:
+                        pass  # removed while we walked
         return blobs, total
 
     def check_writable(self) -> str | None:

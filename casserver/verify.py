@@ -168,20 +168,35 @@ class Verifier:
         return size
 
     def _quarantine(self, path: Path, algorithm: str, hashed: os.stat_result) -> bool:
-        try:
-            now = os.stat(path)
-        except FileNotFoundError:
-            return False
-        if not os.path.samestat(now, hashed):
-            return False  # replaced meanwhile (a verified re-upload): not what was hashed
         target_dir = self.root / QUARANTINE_DIR / algorithm
         target_dir.mkdir(parents=True, exist_ok=True)
         target, n = target_dir / path.name, 0
         while target.exists():
             n += 1
             target = target_dir / f"{path.name}.{n}"
+        return move_aside(path, target, hashed)
+
+
+def move_aside(path: Path, target: Path, hashed: os.stat_result) -> bool:
+    """Move path to target if it is still the file hashed; False (and path kept) if not.
+
+    A check before the rename would leave a window: a verified re-upload (a repair)
+    landing between the check and the rename would be quarantined in the damaged
+    file's place. So the file is moved first and compared after; one that is not the
+    file hashed goes back under its name (by link: a newer one there is kept).
+    """
+    try:
         os.rename(path, target)
+    except FileNotFoundError:
+        return False  # removed meanwhile (evicted, or quarantined by another run)
+    if os.path.samestat(os.lstat(target), hashed):
         return True
+    try:
+        os.link(target, path, follow_symlinks=False)
+    except FileExistsError:
+        pass  # yet another upload put the blob back meanwhile: it stands
+    os.unlink(target)
+    return False
 
 
 def _files(directory: Path) -> list[Path]:

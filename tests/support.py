@@ -6,6 +6,7 @@ The process harness itself (free_port, ServerProcess, cacheserver_argv, PYTHON) 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -100,3 +101,12 @@ class BlobOrigin(LoopbackHTTPServer):
                 self.send_body(data)
 
         super().__init__(Handler)
+
+
+def group_alive(pgid: int) -> bool:
+    """Say whether any process of group pgid is still there."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import group_alive
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,15 +56,6 @@ def test_main_job_uploads_load_tests_and_prints_vegeta_json(tmp_path: Path) -> N
     for log in ("casserver", "cacheserver1", "cacheserver2", "cacheserver3"):
         lines = (run_dir / f"{log}.log").read_text().splitlines()
         assert lines and all(json.loads(line) for line in lines if line.strip())
-
-
-def group_alive(pgid: int) -> bool:
-    """Say whether any process of group pgid is still there."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.timing

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import PYTHON, ServerProcess, cacheserver_argv, free_port
+from tests.support import PYTHON, ServerProcess, cacheserver_argv, free_port, group_alive
 
 EXIT_CONFIG = 2
 
@@ -210,16 +210,39 @@ def test_sigterm_as_the_worker_boots_stops_the_server(program: str, tmp_path: Pa
             argv = casserver_argv(port, tmp_path / "storage")
         else:
             argv = cacheserver_argv(port=port, peer_port=free_port(), origin="http://127.0.0.1:9")
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        stop_after(argv, delay_s, within_s=10)
+
+
+def stop_after(argv: list[str], delay_s: float, within_s: float) -> None:
+    """Start argv, SIGTERM it after delay_s; assert it and its process group end within_s."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=within_s) in (0, -signal.SIGTERM), delay_s
+        deadline = time.monotonic() + within_s  # children (the evictor) notice it after
+        while group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not group_alive(proc.pid), delay_s
+    finally:
         try:
-            time.sleep(delay_s)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=10) in (0, -signal.SIGTERM), delay_s
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # what a hang left, so nothing outlives
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL)  # what a hang left, so nothing outlives
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+@pytest.mark.timing
+def test_sigterm_anywhere_in_the_first_second_ends_casserver_in_seconds(tmp_path: Path) -> None:
+    """SIGTERM at points across the first second (workers forking, booting, serving): the
+    server, its workers and its evictor all end within a few seconds.
+
+    A stop that reached a worker in its first moments after the fork was lost, and it
+    ran until granian's kill timeout (10 s); an evictor whose server ended before it
+    had started ran for good.
+    """
+    for delay_s in (0.0, 0.1, 0.2, 0.35, 0.6, 1.0):
+        argv = casserver_argv(free_port(), tmp_path / "storage", "--workers", "2")
+        stop_after([*argv, "--max-bytes", "1GiB"], delay_s, within_s=5)

@@ -89,6 +89,26 @@ def test_a_file_of_another_size_is_a_500_and_a_reupload_repairs_it(
     assert os.stat(stored).st_ino == inode
 
 
+def test_a_repair_by_post_mends_the_sha1_link_and_counts_a_replacement(shared: Server) -> None:
+    data = os.urandom(SMALL)
+    sha256, sha1 = hashlib.sha256(data).hexdigest(), hashlib.sha1(data).hexdigest()
+    assert requests.put(f"{shared.url}/cas/{sha1}", data=data, timeout=10).status_code == 201
+    os.truncate(blob_path(shared.storage, sha256), 100)  # the SHA-1 link is the same file
+
+    def gauges() -> tuple[float, float]:
+        return metric(shared.url, "cas_storage_blobs"), metric(shared.url, "cas_storage_bytes")
+
+    blobs, nbytes = gauges()
+    post = requests.post(f"{shared.url}/cas", data=data, timeout=10)
+    assert (post.status_code, post.json()) == (201, {"digest": sha256, "size": SMALL})
+    for name in (sha256, sha1):  # both names: the repaired file, as a PUT's repair leaves them
+        assert blob_path(shared.storage, name).read_bytes() == data
+        got = requests.get(f"{shared.url}/cas/{name}", timeout=10)
+        assert (got.status_code, got.content) == (200, data)
+    # A replacement: no new blob, and the bytes grow by what the repair added.
+    assert wait_for(lambda: gauges() == (blobs, nbytes + SMALL - 100), 5), (gauges(), blobs, nbytes)
+
+
 @pytest.mark.parametrize("size", [SMALL, BIG])
 def test_good_bytes_with_a_wrong_recorded_size_are_repaired_by_upload_and_verify(
     shared: Server, size: int

@@ -194,3 +194,27 @@ def test_a_fanout_directory_made_elsewhere_is_synced_before_a_blob_in_it_is_ackn
     synced.clear()
     store.commit(write_temp(store, DATA + b"!"), SHA256[:2] + "0" * 62)
     assert synced == [tmp_path / "sha256" / SHA256[:2]]
+
+
+def test_a_sha1_name_added_to_a_stored_blob_is_a_link_to_it(tmp_path: Path) -> None:
+    """Linked to the upload's temp file, it was a second copy the budget never counted and
+    an eviction of the blob never removed."""
+    store = BlobStore(tmp_path)
+    store.commit(write_temp(store), SHA256)
+    assert store.commit(write_temp(store), SHA256, [parse_digest(SHA1)]) == {"sha1"}
+    sha256_path, sha1_path = store.path(parse_digest(SHA256)), store.path(parse_digest(SHA1))
+    assert os.path.samefile(sha256_path, sha1_path)
+    assert os.stat(sha256_path).st_nlink == 2
+
+
+def test_usage_counts_only_regular_files_in_real_fanouts(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    store.commit(write_temp(store), SHA256)
+    fanout = tmp_path / "sha256" / "ab"
+    fanout.mkdir()
+    (fanout / "dangling").symlink_to(tmp_path / "nowhere")  # stopped the server at start
+    (fanout / "subdir").mkdir()
+    os.mkfifo(fanout / "fifo")
+    (tmp_path / "sha256" / "zz").symlink_to(tmp_path / "tmp")  # not walked as a fan-out
+    (tmp_path / "tmp" / "big").write_bytes(b"x" * 10_000)
+    assert store.usage() == (1, len(DATA))
