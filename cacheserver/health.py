@@ -131,7 +131,8 @@ class Health:
     def timed_out(self, cause: str = "timeout") -> float:
         """Timed_out backs off (see failed) only an upstream not heard from within the window.
 
-        One heard from lately is alive and busy: backing off would send every key it
+        Heard from: an answer to a request (a probe's proves it alive, not serving). One
+        heard from lately is alive and busy: backing off would send every key it
         owns elsewhere. Returns the backoff period (0: not backed off).
         """
         with self._lock:
@@ -170,7 +171,8 @@ class Health:
                 self.timed_out(cause or "probe failed")
             return
         with self._lock:
-            self._answered_at = self._clock()
+            # Not "heard from" for timed_out: a /healthz answer every probe interval (0.5 s,
+            # within the 1 s window) once excused every timeout of a peer that stalls blobs.
             if self._down and self._clock() >= self._retry_at:
                 self._down = False
                 self._latencies.clear()

@@ -36,7 +36,7 @@ _SLOT_SLACK_NS = NS_PER_S  # sharded ladder: between one step's last answer and 
 def capacity_command(
     args: argparse.Namespace, config: Config, target: prepare.Target, board: Board | None = None
 ) -> int:
-    """Capacity_command searches, writes the report and returns the exit code (0, 1 or 4)."""
+    """Search, write the report and return the exit code (0, 1, 4; 130 after Ctrl-C)."""
     try:
         settings = capacity_settings(args)
         config = _checked(config, target, timeout_given=args.timeout_ns is not None)
@@ -45,16 +45,22 @@ def capacity_command(
         return EXIT_USAGE
     search = Search(settings, fixed_ladder=config.shards > 1)
     try:
-        steps = _search(config, target, settings, search, board)
+        steps, interrupted = _search(config, target, settings, search, board)
     except (UploadError, OSError, WorkerFailed) as exc:
         print(f"loadclient: {exc}", file=sys.stderr)
         return EXIT_SETUP
     except KeyboardInterrupt:
         print("\nloadclient: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if interrupted and not steps:
+        print("loadclient: interrupted before the first step ended", file=sys.stderr)
+        return EXIT_INTERRUPTED
     report = capacity_json(
         steps, search, settings, config.thresholds, config.schedule, config.shards
     )
+    if interrupted:
+        report["verdict"]["interrupted"] = True
+        report["verdict"]["passed"] = False
     text = dumps(report)
     if config.output:
         config.output.write_text(text)
@@ -65,6 +71,9 @@ def capacity_command(
         config.html.write_text(capacity_html(report))
     if not config.quiet:
         sys.stderr.write(capacity_text(report))
+    if interrupted:
+        print("loadclient: interrupted: the report covers the steps that ended", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return exit_code_of(report)
 
 
@@ -88,7 +97,8 @@ def _search(
     settings: CapacitySettings,
     search: Search,
     board: Board | None,
-) -> list[Step]:
+) -> tuple[list[Step], bool]:
+    """_search runs steps until the search ends or Ctrl-C (True: interrupted)."""
     blobs = prepare.upload(config)
     wall_offset_ns = time.time_ns() - time.monotonic_ns()
     # Sharded: rung k of the ladder starts at --start-at + k slots, on every generator.
@@ -101,19 +111,23 @@ def _search(
         if board is not None:
             board.step_rate = rate
         step = _step(config, target, blobs, rate, start_ns, wall_offset_ns, settings, board)
+        if step is None:
+            # Ctrl-C ended this step early: a verdict on its part of a window would be a guess.
+            return steps, True
         steps.append(step)
         search.record(rate, step.verdict)
         if not config.quiet:
             print(f"loadclient capacity: {rate}/s: {step.verdict}", file=sys.stderr)
-    return steps
+    return steps, False
 
 
 def _step(
     config: Config, target: prepare.Target, blobs: prepare.Uploaded, rate: int,
     start_ns: int | None, wall_offset_ns: int, settings: CapacitySettings,
     board: Board | None = None,
-) -> Step:  # fmt: skip
-    """_step runs one rate: the warm-up (stopped if the target already fails), the window."""
+) -> Step | None:  # fmt: skip
+    """_step runs one rate: the warm-up (stopped if the target already fails), the window;
+    None: Ctrl-C interrupted it."""
     procs = config.workers * config.shards
     lag = config.schedule.max_send_lag_p99_ns
     if settings.warm_up_ns:
@@ -123,6 +137,8 @@ def _step(
         rule = StopRule.of(config.thresholds, planned, lag)
         plan = replace(prepare.make_plan(warm, target, blobs), stop_rule=rule)
         metrics = run(plan, config.workers, None, start_ns, board)
+        if metrics.interrupted:
+            return None
         if metrics.stopped_early == TARGET:
             report = Report(metrics, wall_offset_ns, rate / config.shards)
             verdict, reasons = judge(report, TARGET, config.thresholds, config.schedule)
@@ -133,6 +149,8 @@ def _step(
     plan = replace(prepare.make_plan(steady, target, blobs), stop_rule=rule)
     window_start = None if start_ns is None else start_ns + settings.warm_up_ns
     metrics = run(plan, config.workers, None, window_start, board)
+    if metrics.interrupted:
+        return None
     report = Report(metrics, wall_offset_ns, rate / config.shards)
     verdict, reasons = judge(report, metrics.stopped_early, config.thresholds, config.schedule)
     return Step(rate, verdict, reasons, report.to_json(), metrics.stopped_early)

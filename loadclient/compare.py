@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from loadclient.compare_html import compare_html
 from loadclient.durations import format_duration
 from loadclient.exits import EXIT_OK, EXIT_USAGE
+from loadclient.merge import read_reports
 
 # Figures in nanoseconds: shown as durations.
 _NS_BLOCKS = ("latencies", "service_time", "send_lag")
@@ -80,13 +80,15 @@ def _show(value: float | None, ns: bool, signed: bool = False) -> str:
 
 def compare_command(args: argparse.Namespace) -> int:
     """Compare_command prints the comparison (and writes --html); it returns the exit code."""
-    try:
-        a, b = (json.loads(p.read_text()) for p in (args.a, args.b))
-        if not isinstance(a, dict) or not isinstance(b, dict) or "latencies" not in a | b:
-            raise ValueError("both files must be loadclient JSON reports")
-    except (OSError, ValueError) as exc:
-        print(f"loadclient compare: {exc}", file=sys.stderr)
+    reports = read_reports((args.a, args.b), "compare")
+    if reports is None:
         return EXIT_USAGE
+    a, b = reports
+    for path, report in ((args.a, a), (args.b, b)):
+        if not isinstance(report.get("latencies"), Mapping):
+            print(f"loadclient compare: {path}: not a loadclient JSON report (no latencies)",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
     sys.stdout.write(compare_text(a, b))
     if args.html:
         args.html.write_text(compare_html(a, b, str(args.a), str(args.b)))

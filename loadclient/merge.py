@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,18 +40,33 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> Report:
     return Report(merged, 0, target, verdict, about)
 
 
-def read_reports(paths: Sequence[Path]) -> list[Any] | None:
-    """Return the JSON of each file, or None after saying on stderr which one is not JSON."""
+def read_reports(paths: Sequence[Path], command: str = "merge") -> list[dict[str, Any]] | None:
+    """Return the JSON object of each file, or None after saying on stderr which one is not."""
     reports = []
     for path in paths:
         try:
-            reports.append(json.loads(path.read_text()))
+            report = json.loads(path.read_text(), parse_constant=_refuse, parse_float=_finite)
+            if not isinstance(report, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
             print(
-                f"loadclient merge: {path}: not a loadclient JSON report ({exc})", file=sys.stderr
-            )
+                f"loadclient {command}: {path}: not a loadclient JSON report ({exc})",
+                file=sys.stderr,
+            )  # fmt: skip
             return None
+        reports.append(report)
     return reports
+
+
+def _refuse(constant: str) -> float:
+    raise ValueError(f"{constant} is not a number a report holds")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a report")
+    return value
 
 
 def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:

@@ -44,6 +44,9 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
         stages.append(Stage(duration_ns, per_s))
     if not any(s.rate_per_s for s in stages):
         raise InvalidDuration("--stages must have a rate above 0 somewhere")
+    # Each rate is finite, but the schedule's count of hits can still overflow a float.
+    if not math.isfinite(StagedPacer(tuple(stages)).hits_by(sum(s.duration_ns for s in stages))):
+        raise InvalidDuration(f"--stages {text!r} offers more requests than can be counted")
     return tuple(stages)
 
 
@@ -68,12 +71,12 @@ class StagedPacer:
             self._starts_ns.append(t)
             self._before.append(n)
             self._from.append(rate)
-            n += (rate + s.rate_per_s) / 2 * s.duration_ns / NS_PER_S
+            n += (rate / 2 + s.rate_per_s / 2) * (s.duration_ns / NS_PER_S)
             t += s.duration_ns
             rate = s.rate_per_s
         self.duration_ns = t
         self._total = n
-        self._hits = math.ceil(n - 1e-9)
+        self._hits = math.ceil(n - 1e-9) if math.isfinite(n) else 0  # parse_stages refuses inf
         # The attacker asks pace() and then due_ns() of the same hit: solve once for both.
         self._memo = (-1, 0)
 

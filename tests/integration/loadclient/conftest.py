@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,3 +106,21 @@ def fault(spawn: Spawn, blob: Path) -> Fault:
         return f"http://127.0.0.1:{port}"
 
     return _start
+
+
+def interruptible(argv: Sequence[str]) -> subprocess.Popen[str]:
+    """Interruptible starts argv with Ctrl-C at its default (a shell may have ignored it)."""
+    return subprocess.Popen(
+        argv, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+
+
+def interrupt(proc: subprocess.Popen[str], timeout_s: float = 20.0) -> tuple[str, str]:
+    """Interrupt sends proc Ctrl-C and returns its stdout and stderr (killed if it hangs)."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=timeout_s)
+    finally:
+        proc.kill()
+        proc.wait()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.loadclient.conftest import run_loadclient
+from tests.integration.loadclient.conftest import interrupt, interruptible, run_loadclient
 from tests.support import ServerProcess, free_port
 
 MS = 1_000_000
@@ -286,20 +286,13 @@ def test_ctrl_c_ends_the_run_with_a_partial_report(fakecas: Start, workers: int)
     # Like vegeta's attack on SIGINT: sending stops, answers in flight come in, and what was
     # measured is reported (stdout JSON and stderr text); the exit code still says 130.
     srv = fakecas()
-    proc = subprocess.Popen(
+    proc = interruptible(
         [sys.executable, "-m", "loadclient", "run", "--cas", srv.base_url, "--cache",
          srv.base_url, "--rate", "100/1s", "--duration", "30s", "--workers", str(workers),
          "--max-send-lag", "1s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell may ignore it
     )  # fmt: skip
-    try:
-        time.sleep(3.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-        proc.wait()
+    time.sleep(3.0)
+    out, err = interrupt(proc)
     assert proc.returncode == 130, err
     r = json.loads(out)
     assert 20 <= r["requests"] < 3000, r["requests"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.loadclient.conftest import REPO, run_loadclient
+from tests.integration.loadclient.conftest import REPO, interrupt, interruptible, run_loadclient
 from tests.support import PYTHON, ServerProcess
 
 Start = Callable[..., ServerProcess]
@@ -71,6 +72,30 @@ def test_usage_errors(fakecas: Start) -> None:
     assert capacity(url)[0] == 2  # no objective
     assert capacity(url, "--max-p99", "10ms", "--start-rate", "0")[0] == 2
     assert capacity(url, "--max-p99", "10ms", "--hit-ratio", "0.5")[0] == 2
+
+
+def test_ctrl_c_ends_the_search_with_the_steps_that_ended(fakecas: Start) -> None:
+    # A step cut short by Ctrl-C was once judged on its fraction of a window (and passed),
+    # and the search went on and exited 0 as if nothing had happened.
+    url = fakecas().base_url
+    proc = interruptible(
+        [PYTHON, "-m", "loadclient", "capacity", "--cas", url, "--cache", url, "--size", "2000",
+         "--max-p99", "1s", "--warm-up", "0s", "--step-window", "1s", "--start-rate", "50",
+         "--max-send-lag", "1s"],
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for _ in range(200):  # bounded: the first step's line comes within seconds
+        line = proc.stderr.readline()
+        if not line or "capacity: 50/s:" in line:
+            break
+    time.sleep(0.3)  # inside the second step (1 s window)
+    out, err = interrupt(proc)
+    assert proc.returncode == 130, err
+    report = json.loads(out)
+    steps = report["capacity"]["steps"]
+    assert [(s["rate"], s["verdict"], s["requests"]) for s in steps] == [(50, "pass", 50)]
+    assert report["verdict"]["interrupted"] is True and report["verdict"]["passed"] is False
+    assert "interrupted" in err
 
 
 def test_sharded_ladders_merge_rung_by_rung(fakecas: Start, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from cacheserver.errors import ConnectFailed, FirstByteTimeout, Full, Overloaded
+from cacheserver.errors import ConnectFailed, FirstByteTimeout, Full, Overloaded, UpstreamTimeout
 from cacheserver.gate import Gate, KeyedGate, RouteGates
 from cacheserver.health import Health, State
 from cacheserver.hedge import BACKUP, PRIMARY, HedgeBudget, Hedger
@@ -52,10 +52,15 @@ def test_a_bulkhead_raises_its_own_error() -> None:
         gate.enter()
 
 
+def _watched(now: list[float]) -> Health:
+    health = Health("p", 2.0, heard_window_s=1.0, clock=lambda: now[0])
+    health.watched = True  # a prober brings it back
+    return health
+
+
 def test_a_silent_upstream_is_backed_off_until_a_probe_answers() -> None:
     now = [100.0]
-    health = Health("p", 2.0, heard_window_s=1.0, clock=lambda: now[0])
-    health.watched = True
+    health = _watched(now)
 
     def silent() -> None:
         raise FirstByteTimeout("silent")
@@ -73,6 +78,22 @@ def test_a_silent_upstream_is_backed_off_until_a_probe_answers() -> None:
     assert not health.available()  # no request finds out: only a probe
     health.probed(True)
     assert health.available()
+
+
+def test_probe_answers_do_not_excuse_a_peer_whose_requests_time_out() -> None:
+    # A peer whose /healthz answers (every 0.5 s) but whose blob requests all stall was never
+    # backed off: each probe counted as "heard from", so each timeout looked like a busy peer.
+    now = [100.0]
+    health = _watched(now)
+    health.probed(True)
+    now[0] += 0.3
+    with pytest.raises(UpstreamTimeout):
+        health.track(lambda: _raise(UpstreamTimeout("read timeout")))
+    assert health.state() is State.DOWN and health.last_cause == "read timeout"
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def test_a_connect_failure_backs_off_at_once() -> None:

@@ -52,6 +52,13 @@ def test_cli_prints_it_and_rejects_what_is_not_a_report(
     assert "latencies.99th" in capsys.readouterr().out
     assert (tmp_path / "c.html").read_text().startswith("<!doctype html>")
     assert main(["compare", str(a), str(bad)]) == 2
+    capsys.readouterr()
+    # Each file must be a report (one report and `{}` once compared "fine"); numbers finite.
+    for text in ("{}", '{"latencies": {"mean": 1e400}}', '{"latencies": {"mean": Infinity}}'):
+        bad.write_text(text)
+        assert main(["compare", str(a), str(bad)]) == 2, text
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"loadclient compare: {bad}: not a loadclient JSON")
 
 
 def test_html_overlays_both_runs_and_is_well_formed() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadclient.cli import main
 from loadclient.durations import NS_PER_S, Rate
 from loadclient.live import Board, Snapshot, registry_for
 from loadclient.metrics import Metrics
@@ -74,3 +76,15 @@ def test_schedule_gauges_follow_the_stages() -> None:
     assert s["loadclient_offered_requests_total", ()] == 125
     assert s["loadclient_capacity_step_rate", ()] == 400
     assert s["loadclient_stage", ()] == -1
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1", "x:y"])
+def test_a_bad_metrics_addr_is_one_line_and_exit_2(
+    addr: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A port past 65535 once escaped as bind()'s OverflowError traceback.
+    argv = ["run", "--cache", "http://127.0.0.1:9", "--skip-upload", "--file", __file__]
+    argv += ["--metrics-addr", addr]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"loadclient: --metrics-addr must be HOST:PORT, got {addr!r}\n"

@@ -81,5 +81,8 @@ def test_merge_command_exit_codes_and_bad_input(
     out, err = capsys.readouterr()
     assert out == "" and "mergeable" in err
     assert main(["merge", str(tmp_path / "missing.json")]) == 2
+    vegeta.write_text("[1, 2]")  # JSON, but not an object: once an AttributeError traceback
+    assert main(["merge", str(ok), str(vegeta)]) == 2
+    assert "not a loadclient JSON report (not a JSON object)" in capsys.readouterr().err
     with pytest.raises(NotMergeable):
         merge_reports([{"mergeable": {"version": 1}}])
