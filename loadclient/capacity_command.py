@@ -30,6 +30,7 @@ from loadclient.thresholds import Thresholds
 from loadclient.upload import UploadError
 
 DEFAULT_TIMEOUT_NS = 5 * NS_PER_S  # capacity's --timeout unless given: bounds each step's drain
+DEFAULT_MAX_ERROR_RATE = 0.01  # capacity's --max-error-rate unless given
 _SLOT_SLACK_NS = NS_PER_S  # sharded ladder: between one step's last answer and the next start
 
 
@@ -84,6 +85,11 @@ def _checked(config: Config, target: prepare.Target, timeout_given: bool) -> Con
         raise ConfigError("capacity chooses its own rates: no --stages")
     if config.thresholds == Thresholds():
         raise ConfigError("capacity needs an objective: --max-p99, --max-error-rate, ...")
+    if config.thresholds.max_error_rate is None:
+        # A latency objective alone would pass a step whose errors returned fast (a dead
+        # target refuses at once): errors always count, unless a rate is given.
+        thresholds = replace(config.thresholds, max_error_rate=DEFAULT_MAX_ERROR_RATE)
+        config = replace(config, thresholds=thresholds)
     if config.hit_ratio < 1.0:
         raise ConfigError("capacity asks for uploaded blobs only: no --hit-ratio below 1")
     if config.shards > 1 and target.start_at_ns is None:

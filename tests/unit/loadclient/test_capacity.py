@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
 from loadclient.capacity import FAIL, GENERATOR_LIMIT, PASS, CapacitySettings, Search
+from loadclient.capacity_command import DEFAULT_MAX_ERROR_RATE, _checked
+from loadclient.config import Config
 from loadclient.metrics import Metrics
+from loadclient.prepare import Target
 from loadclient.result import STATUS, Result
 from loadclient.stoprule import GENERATOR, TARGET, StopRule
 from loadclient.thresholds import Thresholds
@@ -106,3 +110,13 @@ def test_stop_rule_decides_only_what_the_rest_cannot_change() -> None:
     dropped = _metrics([5.0] * 10)
     dropped.dropped = 1
     assert rule.decided(dropped) == GENERATOR
+
+
+def test_errors_count_even_when_only_a_latency_objective_is_given() -> None:
+    target = Target("127.0.0.1", 1, None)
+    latency_only = Config(thresholds=Thresholds(max_p99_ns=50_000_000))
+    checked = _checked(latency_only, target, timeout_given=True)
+    assert checked.thresholds.max_error_rate == DEFAULT_MAX_ERROR_RATE
+    assert checked.thresholds.max_p99_ns == 50_000_000
+    given = replace(latency_only, thresholds=Thresholds(max_p99_ns=1, max_error_rate=0.2))
+    assert _checked(given, target, timeout_given=True).thresholds.max_error_rate == 0.2
