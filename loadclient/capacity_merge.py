@@ -53,7 +53,12 @@ def merge_any(paths: Sequence[Path], quiet: bool = False) -> int:
     reports = read_reports(paths)
     if reports is None:
         return EXIT_USAGE
-    if not all(isinstance(r, dict) and "capacity" in r for r in reports):
+    kinds = {isinstance(r, dict) and "capacity" in r for r in reports}
+    if kinds == {True, False}:
+        print("loadclient merge: capacity reports and run reports cannot be merged together",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    if kinds == {False}:
         return merge_command(paths, quiet)
     try:
         out = merge_capacity(reports)

@@ -63,14 +63,20 @@ def stage_blocks(
 
 
 def merge_stage_blocks(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]] | None:
-    """Merge_stage_blocks adds the `stages` of reports of one schedule (None: not all have it)."""
+    """Merge_stage_blocks adds the `stages` of reports of one schedule (None: none has them).
+
+    Reports of different schedules (staged and not, or other stages) raise ValueError: their
+    sums would mean nothing, and dropping the stages silently would hide it.
+    """
     all_blocks = [r.get("stages") for r in reports]
-    if not all_blocks or any(not isinstance(b, list) for b in all_blocks):
+    if not any(isinstance(b, list) for b in all_blocks):
         return None
     first = all_blocks[0]
-    assert isinstance(first, list)
-    if any([s["stage"] for s in b] != [s["stage"] for s in first] for b in all_blocks):  # type: ignore[union-attr]
-        return None
+    if not isinstance(first, list) or any(
+        not isinstance(b, list) or [s["stage"] for s in b] != [s["stage"] for s in first]
+        for b in all_blocks
+    ):
+        raise ValueError("the reports ran different schedules (--stages): not merged")
     merged = []
     for i, block in enumerate(first):
         parts = [b[i] for b in all_blocks]  # type: ignore[index]

@@ -86,3 +86,20 @@ def test_merge_command_exit_codes_and_bad_input(
     assert "not a loadclient JSON report (not a JSON object)" in capsys.readouterr().err
     with pytest.raises(NotMergeable):
         merge_reports([{"mergeable": {"version": 1}}])
+
+
+def test_reports_of_different_kinds_or_schedules_are_not_merged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = shard_report([MS] * 10, 0)
+    stage = {"stage": "1s:100", "offered_requests": 10, "requests": 10, "errors": 0,
+             "target_rate": 100, "achieved_rate": 100}  # fmt: skip
+    staged = dict(plain, stages=[stage])
+    capacity = {"capacity": {"steps": []}}
+    for i, pair in enumerate([(plain, staged), (plain, capacity)]):
+        a, b = tmp_path / f"a{i}.json", tmp_path / f"b{i}.json"
+        a.write_text(json.dumps(pair[0]))
+        b.write_text(json.dumps(pair[1]))
+        assert main(["merge", "--quiet", str(a), str(b)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and "merged" in err, err
