@@ -59,7 +59,7 @@ def merge_any(paths: Sequence[Path], quiet: bool = False) -> int:
               file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
     if kinds == {False}:
-        return merge_command(paths, quiet)
+        return merge_command(reports, quiet)
     try:
         out = merge_capacity(reports)
     except (KeyError, TypeError, ValueError) as exc:

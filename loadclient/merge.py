@@ -69,11 +69,8 @@ def _finite(text: str) -> float:
     return value
 
 
-def merge_command(paths: Sequence[Path], quiet: bool = False) -> int:
-    """Merge_command prints the merged report of the files at paths; it returns the exit code."""
-    reports = read_reports(paths)
-    if reports is None:
-        return EXIT_USAGE
+def merge_command(reports: Sequence[dict[str, Any]], quiet: bool = False) -> int:
+    """Print the merged report of run reports (as read_reports gives them); return the exit code."""
     try:
         merged = merge_reports(reports)
     except (ValueError, NotMergeable) as exc:
