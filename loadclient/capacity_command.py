@@ -23,7 +23,7 @@ from loadclient.config import Config, ConfigError
 from loadclient.durations import NS_PER_S, InvalidDuration, Rate
 from loadclient.exits import EXIT_INTERRUPTED, EXIT_SETUP, EXIT_USAGE
 from loadclient.live import Board
-from loadclient.report import Report, dumps
+from loadclient.report import Report, write_json
 from loadclient.runner import WorkerFailed, run
 from loadclient.stoprule import TARGET, StopRule
 from loadclient.thresholds import Thresholds
@@ -62,12 +62,7 @@ def capacity_command(
     if interrupted:
         report["verdict"]["interrupted"] = True
         report["verdict"]["passed"] = False
-    text = dumps(report)
-    if config.output:
-        config.output.write_text(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    write_json(report, config.output)
     if config.html:
         config.html.write_text(capacity_html(report))
     if not config.quiet:

@@ -14,7 +14,7 @@ from loadclient.durations import parse_duration_ns
 from loadclient.exits import EXIT_USAGE
 from loadclient.merge import merge_command, merge_reports, read_reports
 from loadclient.mergeable import NotMergeable
-from loadclient.report import dumps
+from loadclient.report import write_json
 from loadclient.thresholds import Schedule, Thresholds
 
 
@@ -65,8 +65,7 @@ def merge_any(paths: Sequence[Path], quiet: bool = False) -> int:
     except (KeyError, TypeError, ValueError) as exc:
         print(f"loadclient merge: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    sys.stdout.write(dumps(out))
-    sys.stdout.flush()
+    write_json(out)
     if not quiet:
         sys.stderr.write(capacity_text(out))
     return exit_code_of(out)

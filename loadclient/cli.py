@@ -29,7 +29,7 @@ from loadclient.exits import (
 from loadclient.flags import build_config, parser
 from loadclient.html import html_report
 from loadclient.live import Board, Live
-from loadclient.report import Report, Verdict, dumps
+from loadclient.report import Report, Verdict, write_json
 from loadclient.runner import WorkerFailed, progress_printer, run
 from loadclient.stagereport import stage_blocks, with_rates
 from loadclient.stages import StagedPacer
@@ -102,12 +102,7 @@ def _run(config: Config, target: prepare.Target, board: Board | None) -> int:
 def _emit(
     report: dict[str, Any], latency: Any, series: Sequence[Mapping[str, Any]], config: Config
 ) -> None:
-    text = dumps(report)
-    if config.output:
-        config.output.write_text(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    write_json(report, config.output)
     if config.html:
         config.html.write_text(html_report(report, latency, series))
     if not config.quiet:

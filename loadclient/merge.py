@@ -12,7 +12,7 @@ from typing import Any
 from loadclient.exits import EXIT_USAGE, exit_code
 from loadclient.mergeable import NotMergeable, from_state
 from loadclient.metrics import Metrics
-from loadclient.report import Report, Verdict, dumps
+from loadclient.report import Report, Verdict, write_json
 from loadclient.series import interval_for
 from loadclient.stagereport import merge_stage_blocks
 from loadclient.text import histogram_report, text_report
@@ -77,8 +77,7 @@ def merge_command(reports: Sequence[dict[str, Any]], quiet: bool = False) -> int
         print(f"loadclient merge: {exc}", file=sys.stderr)
         return EXIT_USAGE
     out = merged.to_json()
-    sys.stdout.write(dumps(out))
-    sys.stdout.flush()
+    write_json(out)
     if not quiet:
         sys.stderr.write(text_report(out) + "\n" + histogram_report(merged.metrics.latency))
     assert merged.verdict is not None

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Final
 
 from loadclient.histogram import RELATIVE_ERROR, Histogram
@@ -85,6 +87,16 @@ def dumps(report: dict[str, Any]) -> str:
     """Dumps writes a report as JSON text, numbers as Go writes them, with a final newline."""
     text = json.dumps(report, indent=2) + "\n"
     return _EXPONENT.sub(lambda m: m.group(1) + go_number(m.group(2)), text)
+
+
+def write_json(report: dict[str, Any], output: Path | None = None) -> None:
+    """Write the report's JSON (dumps) to output, or to stdout (flushed) when there is none."""
+    text = dumps(report)
+    if output is not None:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 def latency_block(h: Histogram) -> dict[str, int]:
