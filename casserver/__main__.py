@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cascommon.ports import check_free
 from cascommon.settings import EXIT_CONFIG
-from casserver.config import Config, ConfigError, VerifyConfig
+from casserver.config import Config, ConfigError, VerifyConfig, check_store
 from casserver.settings import SETTINGS, VERIFY_SETTINGS
 
 
@@ -45,11 +45,7 @@ def verify(argv: Sequence[str]) -> int:
     from casserver import verify as verifier
 
     config = VerifyConfig.from_env(os.environ, verify_parser().parse_args(argv))
-    if not (config.storage_dir / "sha256").is_dir():
-        raise ConfigError(
-            f"unusable storage path {config.storage_dir}: no sha256/ directory: "
-            "not a casserver store"
-        )
+    check_store(config.storage_dir)
     return verifier.run(config.storage_dir, None if config.offline else config.rate_mbps)
 
 

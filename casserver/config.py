@@ -129,5 +129,13 @@ class EvictConfig:
         return EVICT_SETTINGS.load(cls, environ, args)
 
 
+def check_store(root: Path) -> None:
+    """Raise ConfigError unless root is an existing store (what verify and evict work on)."""
+    if not (root / "sha256").is_dir():
+        raise ConfigError(
+            f"unusable storage path {root}: no sha256/ directory: not a casserver store"
+        )
+
+
 # Settings of a subcommand of their own, listed after the server's in docs/configuration.md.
 MORE_SETTINGS: Final = ((VERIFY_SETTINGS, VerifyConfig()), (EVICT_SETTINGS, EvictConfig()))

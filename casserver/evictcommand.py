@@ -13,7 +13,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from casserver.budget import ByteBudget, low_watermark
-from casserver.config import ConfigError, EvictConfig
+from casserver.config import ConfigError, EvictConfig, check_store
 from casserver.evictor import REQUEST_NAME, RESULT_NAME, Evictor, EvictorSettings
 from casserver.metrics import EvictionMetrics
 from casserver.settings import EVICT_SETTINGS
@@ -37,8 +37,7 @@ def main(argv: Sequence[str]) -> int:
     config = EvictConfig.from_env(os.environ, parser().parse_args(argv))
     if config.max_bytes is None:
         raise ConfigError("no budget: set CAS_MAX_BYTES or --max-bytes")
-    if not (config.storage_dir / "sha256").is_dir():
-        raise ConfigError(f"unusable storage path {config.storage_dir}: not a casserver store")
+    check_store(config.storage_dir)
     budget = ByteBudget.parse(config.max_bytes)
     settings = EvictorSettings(config.storage_dir, budget, config.evict_grace_s, 0)
     evictor = Evictor(settings, EvictionMetrics(CollectorRegistry()))
