@@ -223,7 +223,8 @@ class Live:
 def serve(addr: str) -> tuple[Board, MetricsPort]:
     """Serve listens on HOST:PORT ([v6]:PORT) for scrapes of a new board (OSError: cannot)."""
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    # isascii too: "²" is a digit to isdigit() but not to int().
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"--metrics-addr must be HOST:PORT, got {addr!r}")
     board = Board()
     listener = MetricsPort(registry_for(board), host.strip("[]") or "0.0.0.0", int(port))

@@ -78,7 +78,9 @@ def test_schedule_gauges_follow_the_stages() -> None:
     assert s["loadclient_stage", ()] == -1
 
 
-@pytest.mark.parametrize("addr", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1", "x:y"])
+@pytest.mark.parametrize(
+    "addr", ["127.0.0.1:99999", "127.0.0.1:²", "127.0.0.1:-1", "127.0.0.1", "x:y"]
+)
 def test_a_bad_metrics_addr_is_one_line_and_exit_2(
     addr: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
