@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cascommon import stopsignals
-from casserver import flock
+from casserver import evictorwatch, flock
 from casserver.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
@@ -135,13 +134,13 @@ def start_evictor(config: Config) -> None:
     """Start this server's evictor process when a budget is set (see ``evictor``).
 
     It inherits the metrics directory through the environment, and ends by itself when
-    this process is gone.
+    this process is gone; one that dies before is started again (``evictorwatch``).
     """
     if config.max_bytes is None:
         return
     argv = [str(config.storage_dir), config.max_bytes, str(config.evict_grace_s)]
     argv += [str(config.min_free_bytes), config.log_level, str(os.getpid())]
-    subprocess.Popen([sys.executable, "-m", "casserver.evictor", *argv])
+    evictorwatch.watch([sys.executable, "-m", "casserver.evictor", *argv])
 
 
 def start_metrics_port(config: Config) -> None:
