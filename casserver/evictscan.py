@@ -4,17 +4,29 @@ The walk keeps only candidates: the oldest entries (blobs and action results ali
 modification time, which ``Recency`` moves forward on use) whose sizes add up to what a
 pass must free. Its memory is bounded by what is evicted, not by the store, so a
 million blobs need no index in memory, and none on disk to rebuild after a restart.
+
+A modification time over an hour ahead of the clock was written by a clock that ran ahead
+(a wrong RTC at boot, a restored backup): as it stands, its file would stay within the
+grace until the clock caught up, for years perhaps. The walk sets it to now, so the file
+counts as just used and ages from there.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from cascommon.digest import SHA256
+
+log = logging.getLogger(__name__)
+
+# Far beyond any NFS or NTP skew: a time further ahead is a wrong clock's.
+FUTURE_SLACK_NS: Final = 3600 * 10**9
 
 # What the budget counts: blobs by SHA-256 (SHA-1 names are links) and action results
 # (actioncache.AC_DIR, not imported: it would bring falcon and protobuf into the evictor).
@@ -40,6 +52,7 @@ class Scan:
     blobs: int = 0  # of files and bytes, those under sha256/ (the storage gauges count them)
     blob_bytes: int = 0
     in_grace_bytes: int = 0
+    from_the_future: int = 0  # files whose modification time was set back to now
     oldest: list[Candidate] = field(default_factory=list)
 
 
@@ -48,6 +61,7 @@ def scan(root: Path, need_bytes: int, cutoff_ns: int) -> Scan:
     result = Scan()
     heap: list[tuple[int, Candidate]] = []  # newest on top, to drop it when not needed
     kept = 0
+    future_ns = time.time_ns() + FUTURE_SLACK_NS
     for top in COUNTED:
         for fanout in _dirs(root / top):
             for entry in _entries(fanout):
@@ -60,6 +74,10 @@ def scan(root: Path, need_bytes: int, cutoff_ns: int) -> Scan:
                 if top == SHA256:
                     result.blobs += 1
                     result.blob_bytes += st.st_size
+                if st.st_mtime_ns > future_ns and _set_to_now(entry.path):
+                    result.from_the_future += 1
+                    result.in_grace_bytes += st.st_size
+                    continue
                 if st.st_mtime_ns >= cutoff_ns:
                     result.in_grace_bytes += st.st_size
                     continue
@@ -72,7 +90,20 @@ def scan(root: Path, need_bytes: int, cutoff_ns: int) -> Scan:
                 while kept - heap[0][1].size >= need_bytes:
                     kept -= heapq.heappop(heap)[1].size
     result.oldest = sorted(item for _, item in heap)
+    if result.from_the_future:
+        log.warning(
+            "files modified in the future (a clock ran ahead) now count as just used",
+            extra={"files": result.from_the_future, "storage": str(root)},
+        )
     return result
+
+
+def _set_to_now(path: str) -> bool:
+    try:
+        os.utime(path)
+    except OSError:  # gone meanwhile, or not ours to touch: left as it is
+        return False
+    return True
 
 
 def _dirs(path: Path) -> list[str]:

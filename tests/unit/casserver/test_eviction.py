@@ -113,3 +113,19 @@ def test_a_blob_touched_by_its_sha1_name_while_parked_stays(
     assert (result.evicted_blobs, result.bytes_after) == (0, 1000)
     assert path.read_bytes() == alias.read_bytes() == b"t" * 1000
     assert list(trash_dir(tmp_path).iterdir()) == []
+
+
+def test_a_time_in_the_future_counts_as_used_now_and_then_ages(tmp_path: Path) -> None:
+    """A clock that ran ahead once kept its files within the grace until it caught up."""
+    trash_dir(tmp_path).mkdir(parents=True)
+    future = blob(tmp_path, b"f" * 1000, age_s=-10 * 365 * 86400)  # ten years ahead
+    skewed = blob(tmp_path, b"s" * 1000, age_s=-60)  # a minute ahead: NFS or NTP skew
+    old = blob(tmp_path, b"o" * 1000, age_s=100)
+    result = run_pass(tmp_path, 0, protect_s=10, estimate_bytes=3000)
+    assert (result.evicted_blobs, result.short) == (1, True)
+    assert not old.exists() and future.exists() and skewed.exists()
+    assert abs(future.stat().st_mtime - time.time()) < 60  # used now, as far as eviction goes
+    assert skewed.stat().st_mtime > time.time() + 30  # within the slack: not touched
+    # Without a grace it goes at the next pass; the skewed one only once the clock is there.
+    assert run_pass(tmp_path, 0, protect_s=0, estimate_bytes=2000).evicted_blobs == 1
+    assert not future.exists() and skewed.exists()
