@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from cacheserver.settings import SERVERS as SERVERS
 from cacheserver.settings import SETTINGS
+from cascommon.kinds import split_host_port
 from cascommon.settings import ConfigError as ConfigError  # re-exported for callers
 
 MIB: Final = 1 << 20
@@ -119,8 +120,8 @@ class Config:
                 raise ConfigError(f"not an http(s) base URL: {url!r}")
         if self.miss_limit < 1:
             raise ConfigError(f"CACHE_MISS_WAITERS must be >= 1, got {self.miss_limit}")
-        if self.peers_dns is not None and not _split_host_port(self.peers_dns)[0]:
-            raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {self.peers_dns!r}")
+        if self.peers_dns is not None:
+            dns_target(self)  # a ConfigError now, not a ring of unreachable URLs later
 
     @property
     def peer_bulkhead_size(self) -> int:
@@ -164,7 +165,7 @@ class Config:
         if self.pod_name and self.peers_dns:
             # The stable name the other members find by reverse lookup (membership.py),
             # not the pod IP, so a restart keeps this member's ring positions.
-            service, port = _split_host_port(self.peers_dns)
+            service, port = dns_target(self)
             return f"http://{self.pod_name}.{service.split('.', 1)[0]}:{port}"
         ip = self.pod_ip or "127.0.0.1"
         # Bracketed as membership.member_url spells DNS answers, or an IPv6 pod
@@ -197,16 +198,14 @@ class Config:
         return SETTINGS.load(cls, environ, args)
 
 
-def _split_host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return (host, int(port)) if host else ("", 0)
-    except ValueError:
-        return "", 0
-
-
 def dns_target(config: Config) -> tuple[str, int]:
     """Dns_target splits CACHE_PEERS_DNS into the name to resolve and the members' port."""
     if config.peers_dns is None:
         raise ConfigError("CACHE_PEERS_DNS is not set")
-    return _split_host_port(config.peers_dns)
+    try:
+        name, port = split_host_port(config.peers_dns, min_port=1)
+    except ValueError:
+        name = ""
+    if not name:
+        raise ConfigError(f"CACHE_PEERS_DNS must be name:port, got {config.peers_dns!r}")
+    return name, port

@@ -77,6 +77,18 @@ def parse_address(text: str) -> str:
     return parse_url(addr if "://" in addr else f"http://{addr}")
 
 
+def split_host_port(text: str, *, min_port: int = 0) -> tuple[str, int]:
+    """Return the host (brackets of [v6] dropped, maybe empty) and port of HOST:PORT.
+
+    ValueError when there is no port, or it is not ASCII digits from min_port to 65535
+    (isascii too: "²" is a digit to isdigit() but not to int()).
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or not min_port <= int(port) <= 65535:
+        raise ValueError(f"not HOST:PORT: {text!r}")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
 def parse_urls(text: str) -> tuple[str, ...]:
     """Return the comma-separated base URLs in text, each as parse_url reads it."""
     return tuple(parse_url(p) for p in text.split(",") if p.strip())

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from cascommon.kinds import split_host_port
 from cascommon.metricsport import MetricsPort
 from loadclient.histogram import bucket_bounds
 from loadclient.metrics import Metrics, add_counts
@@ -222,12 +223,12 @@ class Live:
 
 def serve(addr: str) -> tuple[Board, MetricsPort]:
     """Serve listens on HOST:PORT ([v6]:PORT) for scrapes of a new board (OSError: cannot)."""
-    host, sep, port = addr.rpartition(":")
-    # isascii too: "²" is a digit to isdigit() but not to int().
-    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ValueError(f"--metrics-addr must be HOST:PORT, got {addr!r}")
+    try:
+        host, port = split_host_port(addr)
+    except ValueError:
+        raise ValueError(f"--metrics-addr must be HOST:PORT, got {addr!r}") from None
     board = Board()
-    listener = MetricsPort(registry_for(board), host.strip("[]") or "0.0.0.0", int(port))
+    listener = MetricsPort(registry_for(board), host or "0.0.0.0", port)
     return board, listener.start()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cascommon import configdocs
-from cascommon.kinds import BYTES, INT, TOKEN, parse_bytes, show_bytes
+from cascommon.kinds import BYTES, INT, TOKEN, parse_bytes, show_bytes, split_host_port
 from cascommon.ports import check_free
 from cascommon.settings import ConfigError, Setting, Settings, read_token_file
 
@@ -32,6 +32,17 @@ def test_byte_sizes(text: str, value: int) -> None:
 def test_bad_byte_sizes(text: str) -> None:
     with pytest.raises(ValueError):
         parse_bytes(text)
+
+
+def test_host_port_is_split_once_for_every_program() -> None:
+    assert split_host_port("peers.cas.svc:18002") == ("peers.cas.svc", 18002)
+    assert split_host_port("[::1]:9100") == ("::1", 9100)
+    assert split_host_port(":0") == ("", 0)
+    for bad in ("name", "name:", "name:99999", "name:-1", "name:²", "name:x", "a:1:b"):
+        with pytest.raises(ValueError):
+            split_host_port(bad)
+    with pytest.raises(ValueError):
+        split_host_port("name:0", min_port=1)
 
 
 def test_byte_sizes_show_in_their_largest_unit() -> None:

@@ -101,6 +101,10 @@ def test_dns_target() -> None:
         {"CACHE_PEER_TIMEOUT_S": "0"},
         {"CACHE_FETCH_TOTAL_TIMEOUT_S": "0"},
         {"CACHE_PEERS_DNS": "nameonly"},
+        {"CACHE_PEERS_DNS": "peers:99999"},  # was a ring of URLs no member could reach
+        {"CACHE_PEERS_DNS": "peers:0"},
+        {"CACHE_PEERS_DNS": "peers:²"},
+        {"CACHE_PEERS_DNS": ":18002"},
         {"LOG_LEVEL": "loud"},
     ],
 )
