@@ -182,6 +182,13 @@ class LyingOrigin(LoopbackHTTPServer):
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/healthz":
+                    # Healthy, as a casserver that sends wrong bytes would be: a 404 here
+                    # made the members' probes back the origin off, and then a client saw a
+                    # 503 in place of the 502 (or the 200) whenever a probe came before a
+                    # load, or a whole heard-from window after one (a loaded machine).
+                    self.send_body(b"")
+                    return
                 origin.gets += 1
                 data = origin.blobs.get(self.path.rsplit("/", 1)[-1])
                 if data is None:
