@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -9,6 +10,27 @@ import pytest
 
 from cacheserver.errors import UpstreamTimeout
 from cacheserver.singleflight import Flight
+
+
+def wait_until_waiting(threads: list[threading.Thread], deadline_s: float = 10.0) -> None:
+    """Wait until every thread waits in Flight.do for a fill (past the lock, in result()).
+
+    A sleep is no bound: a caller the machine holds back past it calls after the fill
+    has ended, and starts a second one.
+    """
+
+    def waiting(thread: threading.Thread) -> bool:
+        frame = sys._current_frames().get(thread.ident or 0)
+        names = set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        return {"do", "result"} <= names
+
+    deadline = time.monotonic() + deadline_s
+    while not all(waiting(t) for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert all(waiting(t) for t in threads), "callers not waiting for the fill"
 
 
 def test_sequential_calls_each_fill() -> None:
@@ -42,10 +64,7 @@ def test_ten_concurrent_callers_share_one_fill() -> None:
     threads = [threading.Thread(target=caller) for _ in range(10)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 5
-    while flight.in_flight() == 0 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    time.sleep(0.05)  # let every caller join the flight
+    wait_until_waiting(threads)  # every caller joined the flight
     release.set()
     for t in threads:
         t.join(5)
@@ -114,7 +133,7 @@ def test_fill_survives_the_caller_that_started_it() -> None:
     later: list[str] = []
     t = threading.Thread(target=lambda: later.append(flight.do("k", fill, 5)[0]))
     t.start()
-    time.sleep(0.05)
+    wait_until_waiting([t])
     release.set()
     t.join(5)
     assert later == ["value"]
