@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
@@ -10,27 +9,7 @@ import pytest
 
 from cacheserver.errors import UpstreamTimeout
 from cacheserver.singleflight import Flight
-
-
-def wait_until_waiting(threads: list[threading.Thread], deadline_s: float = 10.0) -> None:
-    """Wait until every thread waits in Flight.do for a fill (past the lock, in result()).
-
-    A sleep is no bound: a caller the machine holds back past it calls after the fill
-    has ended, and starts a second one.
-    """
-
-    def waiting(thread: threading.Thread) -> bool:
-        frame = sys._current_frames().get(thread.ident or 0)
-        names = set()
-        while frame is not None:
-            names.add(frame.f_code.co_name)
-            frame = frame.f_back
-        return {"do", "result"} <= names
-
-    deadline = time.monotonic() + deadline_s
-    while not all(waiting(t) for t in threads) and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert all(waiting(t) for t in threads), "callers not waiting for the fill"
+from tests.unit.cacheserver.fakes import wait_until_waiting
 
 
 def test_sequential_calls_each_fill() -> None:
