@@ -102,6 +102,10 @@ class Evictor:
 
     def serve(self, parent_pid: int, storage: StorageGauges) -> None:
         """Wait for the lock, then keep the store within budget until the parent is gone."""
+        if os.getppid() != parent_pid:
+            # Its server ended while it imported: end now. In the idle class below, an orphan
+            # on a busy machine waited for spare CPU to end at all (15 s and more).
+            return
         # Passes must not take the CPU from GETs: the idle scheduling class runs the evictor
         # only when nothing else wants the CPU (nice 19 still took a share of it).
         os.nice(19)

@@ -13,9 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,11 +29,36 @@ STOP_TIMEOUT_S = 10.0
 __all__ = ["PYTHON", "ServerProcess", "cacheserver_argv", "free_port", "running"]
 
 
+class _HandedOut:
+    """The ports free_port returned lately in this process, so that it never repeats one.
+
+    A port is free only until something binds it, and a test picks a ring's ports (six
+    for three members) before any member starts: the kernel, which picks a random free
+    port for each bind to port 0, gave the same one twice to about 1 in 900 such rings,
+    and one member then failed to start with its port in use.
+    """
+
+    def __init__(self, remembered: int) -> None:
+        self.lock = threading.Lock()
+        self.ports: deque[int] = deque(maxlen=remembered)
+
+
+# How many recent ports free_port avoids; a suite starts far fewer servers at a time.
+_HANDED_OUT = _HandedOut(remembered=4096)
+FREE_PORT_TRIES = 100
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on host right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """Return a TCP port that is free on host right now and not returned lately (see _HandedOut)."""
+    with _HANDED_OUT.lock:
+        for _ in range(FREE_PORT_TRIES):  # bounded: a repeat is rare (see _HandedOut)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+                port = int(s.getsockname()[1])
+            if port not in _HANDED_OUT.ports:
+                _HANDED_OUT.ports.append(port)
+                return port
+    raise RuntimeError(f"no free port on {host} that was not handed out lately")
 
 
 def cacheserver_argv(

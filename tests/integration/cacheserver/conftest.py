@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,9 +73,19 @@ class CacheCluster:
                     return float(sample.value)
         raise KeyError(name)
 
-    def origin_gets(self) -> int:
-        """Origin_gets counts casserver's successful GET /cas/{digest} answers."""
-        return origin_gets(self.origin.base_url)
+    def origin_gets(self, at_least: int = 0, deadline_s: float = 10.0) -> int:
+        """Origin_gets counts casserver's successful GET /cas/{digest} answers.
+
+        at_least: first wait (deadline_s at most) until the count reaches it. casserver's
+        fast path writes its counts after its event-loop pass, so a scrape its other worker
+        answers can lag an answer a member has already passed on (a loaded machine).
+        """
+        deadline = time.monotonic() + deadline_s
+        count = origin_gets(self.origin.base_url)
+        while count < at_least and time.monotonic() < deadline:
+            time.sleep(0.02)
+            count = origin_gets(self.origin.base_url)
+        return count
 
 
 def start_all(procs: list[ServerProcess]) -> None:

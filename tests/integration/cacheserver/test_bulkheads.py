@@ -38,7 +38,7 @@ def test_sixteen_waiters_for_one_cold_key_are_one_origin_load_and_no_503(
         with ThreadPoolExecutor(WAITERS) as pool:
             statuses = list(pool.map(ask, range(WAITERS)))
         assert statuses == [200] * WAITERS, (method, statuses)
-        assert cluster.origin_gets() - before == 1, method
+        assert cluster.origin_gets(at_least=before + 1) - before == 1, method
 
 
 def _trickle_upload(url: str, stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from cacheserver.ring import Ring
+from cacheserver.routes import PEER_HEALTH
 from tests.conftest import Spawn
 from tests.integration.cacheserver.conftest import MEMBER_ENV, CacheCluster
 from tests.support import LoopbackHTTPServer, ServerProcess, cacheserver_argv, free_port
@@ -64,13 +65,21 @@ class LyingPeer(LoopbackHTTPServer):
     """LyingPeer answers the peer protocol with wrong bytes, chunked or with a length."""
 
     def __init__(self, size: int, chunked: bool) -> None:
-        self.requests = 0
+        self.requests = 0  # blob requests: the member's probes are not counted
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == PEER_HEALTH:
+                    # Healthy until it has lied: a probe that found it well would bring it
+                    # back at the end of its first backoff (0.25 s), and a test slower than
+                    # that between two gets would be lied to again.
+                    self.send_response(503 if peer.requests else 200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 peer.requests += 1
                 self.send_response(200)
                 if chunked:
@@ -111,7 +120,10 @@ def test_a_lying_streaming_peer_never_gets_a_complete_wrong_body_to_the_client(
             port=port, peer_port=peer_port, origin=origin.base_url, peers=[me, liar.url],
             extra=["--cache-bytes", str(16 * MIB)],
         )  # fmt: skip
-        member = spawn(argv, base_url=f"http://127.0.0.1:{port}", env=MEMBER_ENV, name="member")
+        # Hedges off: a liar slow to answer (a loaded machine) lost the race to the origin,
+        # whose right stream then reached the client whole: right, but not the lie under test.
+        env = {**MEMBER_ENV, "CACHE_HEDGE_MAX_DELAY_S": "0"}
+        member = spawn(argv, base_url=f"http://127.0.0.1:{port}", env=env, name="member")
         ring = Ring([me, liar.url])
         data = next(d for d in (os.urandom(size) for _ in range(64)) if ring.owner(
             hashlib.sha256(d).hexdigest()) == liar.url)  # fmt: skip

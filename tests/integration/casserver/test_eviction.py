@@ -13,7 +13,8 @@ import random
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,6 +197,26 @@ def put(url: str, data: bytes) -> str:
     return digest
 
 
+def blob_path(storage: Path, digest: str) -> Path:
+    """Return where the store keeps the blob named digest."""
+    return storage / "sha256" / digest[:2] / digest
+
+
+@contextmanager
+def recorded(path: Path, deadline_s: float = 10.0) -> Iterator[None]:
+    """Wait, after the block, until a use of path in it is recorded (its mtime moved).
+
+    A worker's recency thread records reads every 50 ms, but a loaded machine can hold it
+    back past any fixed sleep; a read recorded after the pass counts for nothing.
+    """
+    before = path.stat().st_mtime_ns
+    yield
+    deadline = time.monotonic() + deadline_s
+    while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.stat().st_mtime_ns != before, f"no use of {path.name} recorded in {deadline_s}s"
+
+
 @pytest.fixture(params=SERVERS)
 def graced(
     request: pytest.FixtureRequest, casserver: Callable[..., ServerProcess], tmp_path: Path
@@ -211,9 +232,9 @@ def test_a_blob_read_within_the_grace_survives_a_pass(graced: tuple[Path, str]) 
     storage, url = graced
     old, read = put(url, os.urandom(MIB)), put(url, os.urandom(MIB))
     time.sleep(OUT_OF_GRACE_S)  # both out of the grace
-    assert requests.get(f"{url}/cas/{read}", timeout=10).status_code == 200
-    assert requests.head(f"{url}/cas/{read}", timeout=10).status_code == 200
-    time.sleep(0.3)  # the read is recorded
+    with recorded(blob_path(storage, read)):
+        assert requests.get(f"{url}/cas/{read}", timeout=10).status_code == 200
+        assert requests.head(f"{url}/cas/{read}", timeout=10).status_code == 200
     result = evict(storage, 1)  # everything out of the grace goes
     assert result["evicted_blobs"] == 1 and result["short"] is True
     assert not (storage / "sha256" / old[:2] / old).exists()
@@ -234,8 +255,9 @@ def test_an_action_result_naming_an_evicted_blob_is_404(graced: tuple[Path, str]
     key = hashlib.sha256(b"action").hexdigest()
     entry = result.SerializeToString()
     assert requests.put(f"{url}/ac/{key}", data=entry, timeout=10).status_code == 200
-    got = requests.get(f"{url}/ac/{key}", timeout=10)
-    assert (got.status_code, got.content) == (200, entry)
+    with recorded(blob_path(storage, output)):
+        got = requests.get(f"{url}/ac/{key}", timeout=10)
+        assert (got.status_code, got.content) == (200, entry)
     # The hit refreshed the output: out of the grace again before the pass.
     time.sleep(OUT_OF_GRACE_S)
     stdout_only = hashlib.sha256(b"log only").hexdigest()
@@ -244,8 +266,8 @@ def test_an_action_result_naming_an_evicted_blob_is_404(graced: tuple[Path, str]
     assert requests.put(f"{url}/ac/{stdout_only}", data=rest.SerializeToString(), timeout=10).ok
     assert requests.put(f"{url}/ac/{key}", data=entry, timeout=10).ok  # in the grace again
     put(url, b"in the grace, keeps stdout company")
-    requests.get(f"{url}/cas/{stdout}", timeout=10)
-    time.sleep(0.3)
+    with recorded(blob_path(storage, stdout)):
+        requests.get(f"{url}/cas/{stdout}", timeout=10)
     assert evict(storage, 1)["evicted_blobs"] == 1  # the output, the only blob out of the grace
     assert requests.get(f"{url}/ac/{key}", timeout=10).status_code == 404
     assert requests.head(f"{url}/ac/{key}", timeout=10).status_code == 404

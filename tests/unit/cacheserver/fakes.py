@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,27 @@ from cacheserver.peers import Peer, PeerPicker
 from cacheserver.stream import BlobStream
 from cacheserver.upstream import Upstream
 from cascommon.digest import parse_digest
+
+
+def wait_until_waiting(threads: list[threading.Thread], deadline_s: float = 10.0) -> None:
+    """Wait until every thread waits in Flight.do for a fill (past the lock, in result()).
+
+    A sleep is no bound: a caller the machine holds back past it calls after the fill
+    has ended, and starts a second one.
+    """
+
+    def waiting(thread: threading.Thread) -> bool:
+        frame = sys._current_frames().get(thread.ident or 0)
+        names = set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        return {"do", "result"} <= names
+
+    deadline = time.monotonic() + deadline_s
+    while not all(waiting(t) for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert all(waiting(t) for t in threads), "callers not waiting for the fill"
 
 
 def blob(n: int, size: int = 1000) -> tuple[str, bytes]:
@@ -47,6 +69,7 @@ class FakeOrigin(Origin):
         self.blobs = dict(blobs or {})
         self.fetches = 0
         self.delay_s = 0.0
+        self.gate: threading.Event | None = None  # set: fetches wait (10 s at most) for it
         self.down = False
         self.corrupt = False
         self._lock = threading.Lock()
@@ -54,6 +77,8 @@ class FakeOrigin(Origin):
     def fetch(self, digest: str, limit: int) -> bytes | Oversize:
         with self._lock:
             self.fetches += 1
+        if self.gate is not None:
+            self.gate.wait(10)
         time.sleep(self.delay_s)
         if self.down:
             raise Unavailable("origin down")

@@ -14,7 +14,7 @@ from cacheserver.group import HIT, ITEM_OVERHEAD_BYTES, MISS, PEER
 from cacheserver.ring import Ring
 from cacheserver.stream import BlobStream
 from cascommon.digest import parse_digest
-from tests.unit.cacheserver.fakes import Cluster, blob
+from tests.unit.cacheserver.fakes import Cluster, blob, wait_until_waiting
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_peer_endpoint_never_forwards(cluster: Cluster) -> None:
 def test_concurrent_misses_make_one_load(cluster: Cluster) -> None:
     a = cluster.urls[0]
     [(digest, data)] = cluster.owned_by(a)
-    cluster.origin.delay_s = 0.2
+    cluster.origin.gate = threading.Event()  # the load ends once all ten wait for it
     group = cluster.groups[a]
     results: list[bytes] = []
     threads = [
@@ -201,6 +201,8 @@ def test_concurrent_misses_make_one_load(cluster: Cluster) -> None:
     ]
     for t in threads:
         t.start()
+    wait_until_waiting(threads)
+    cluster.origin.gate.set()
     for t in threads:
         t.join(5)
     assert results == [data] * 10

@@ -9,6 +9,7 @@ import pytest
 
 from cacheserver.errors import UpstreamTimeout
 from cacheserver.singleflight import Flight
+from tests.unit.cacheserver.fakes import wait_until_waiting
 
 
 def test_sequential_calls_each_fill() -> None:
@@ -42,10 +43,7 @@ def test_ten_concurrent_callers_share_one_fill() -> None:
     threads = [threading.Thread(target=caller) for _ in range(10)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 5
-    while flight.in_flight() == 0 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    time.sleep(0.05)  # let every caller join the flight
+    wait_until_waiting(threads)  # every caller joined the flight
     release.set()
     for t in threads:
         t.join(5)
@@ -114,7 +112,7 @@ def test_fill_survives_the_caller_that_started_it() -> None:
     later: list[str] = []
     t = threading.Thread(target=lambda: later.append(flight.do("k", fill, 5)[0]))
     t.start()
-    time.sleep(0.05)
+    wait_until_waiting([t])
     release.set()
     t.join(5)
     assert later == ["value"]
