@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.integration.cacheserver.conftest import CacheCluster
@@ -26,6 +27,7 @@ BURST_ENV = {
 }
 
 
+@pytest.mark.timing
 def test_a_burst_of_cold_keys_is_one_origin_load_each_and_no_peer_errors(
     cache_cluster: Start,
 ) -> None:

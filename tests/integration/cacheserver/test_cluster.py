@@ -127,6 +127,7 @@ def test_killed_member_is_routed_around_and_rejoins(cache_cluster: Start) -> Non
     assert sources[-1] == "peer", sources
 
 
+@pytest.mark.timing
 def test_origin_down_cached_keys_served_misses_fail_fast(cache_cluster: Start) -> None:
     cluster = cache_cluster()
     cached = {cluster.put(d): d for d in (os.urandom(20_000) for _ in range(3))}

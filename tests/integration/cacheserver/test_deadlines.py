@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
+import pytest
+
 from tests.integration.cacheserver.conftest import CacheCluster
 from tests.support import LoopbackHTTPServer
 
@@ -37,6 +39,7 @@ class TricklingOrigin(LoopbackHTTPServer):
         super().__init__(Handler)
 
 
+@pytest.mark.timing
 def test_a_trickling_origin_fill_ends_at_the_total_timeout(cache_cluster: Start) -> None:
     # 1 byte per 0.5 s: every read is within the 1 s read timeout, the 100-byte body
     # would take 50 s; the fill must end at the 2 s total and free its slot.

@@ -91,6 +91,7 @@ def test_a_huge_header_block_is_a_431_and_a_close(member: Member) -> None:
     assert_refused(answer, 431, "request line and headers over 8192 bytes")
 
 
+@pytest.mark.timing
 def test_the_token_is_checked_as_soon_as_the_headers_are_in(member: Member) -> None:
     # A body is announced and never sent: the answer must not wait for it.
     head = f"GET /_groupcache/cas/{member.digest} HTTP/1.1\r\nHost: m\r\nContent-Length: 9\r\n\r\n"

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.integration.loadclient.conftest import run_loadclient
 from tests.support import ServerProcess
 
@@ -13,6 +15,7 @@ MS = 1_000_000
 Start = Callable[..., ServerProcess]
 
 
+@pytest.mark.timing
 def test_warm_connections_do_not_hold_casserver_threads(casserver: Start, tmp_path: Path) -> None:
     # casserver's gunicorn gthread workers (2 x 8 threads) give each new connection a thread
     # that waits up to 5 s for its first request. 32 warm connections that never carried one
@@ -48,6 +51,7 @@ def test_head_answered_with_an_error_is_a_warning_not_a_failure(fakecas: Start) 
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.timing
 def test_unanswered_head_ends_the_warm_up_within_the_timeout(fakecas: Start) -> None:
     srv = fakecas(head_silent=1)
     started = time.monotonic()

@@ -113,6 +113,7 @@ def test_statuses_map_to_errors_and_connections_are_reused(origin: Origin) -> No
     upstream.close()
 
 
+@pytest.mark.timing
 def test_refused_connection_is_unavailable_not_a_timeout() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -125,6 +126,7 @@ def test_refused_connection_is_unavailable_not_a_timeout() -> None:
         assert time.monotonic() - started < 1
 
 
+@pytest.mark.timing
 def test_silent_server_is_a_timeout_within_bound() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -136,6 +138,7 @@ def test_silent_server_is_a_timeout_within_bound() -> None:
         assert time.monotonic() - started < 2
 
 
+@pytest.mark.timing
 def test_a_trickling_body_ends_at_the_total_timeout_and_frees_the_connection(
     origin: Origin,
 ) -> None:
