@@ -1,13 +1,13 @@
 """Keep a server's evictor process running: one that dies is started again, after a back-off.
 
-The evictor (``evictor``) ends by itself only once its server is gone, and then this
-watcher, a daemon thread of that server's main process, is gone too. So any exit seen here
-is a death (the OOM killer, ``kill -9``, a crash while importing) and the volume would sit
-without eviction until the server restarts, or a stop signal sent to the server's whole
-process group (a terminal's Ctrl-C, ``procharness``): then the server is stopping too, and
-a restart waits STOPPING_S, by when it is usually gone (and this thread with it). The exit
-status tells only that: gunicorn's master reaps children it sees exit, so ``wait`` may
-report 0 for an evictor that was killed.
+The evictor (``evictor``) ends by itself only once its server is gone, and this watcher, a
+daemon thread of that server's main process, is then gone too. So an exit seen here is one
+of two things. A death (the OOM killer, ``kill -9``, a crash): without a restart the volume
+would go without eviction until the server restarted. Or a stop signal sent to the
+server's whole process group (a terminal's Ctrl-C, ``procharness``): the server is then
+stopping too, so that restart waits STOPPING_S, by when the server is usually gone. The
+exit status only tells them apart for the log: gunicorn's master reaps the children it
+sees exit, so ``wait`` may report 0 for an evictor that was killed.
 """
 
 from __future__ import annotations
