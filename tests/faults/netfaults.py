@@ -54,10 +54,10 @@ class Settings:
     phases: tuple[str, ...] = FAULTS
     loss: float = 0.2
     workdir: Path | None = None
-    # The tier: each member's memory, request threads and further environment.
+    # The tier: each member's memory and further environment (its threads are the default).
     cache_bytes: int = 16 << 20
-    threads: int = 256
     member_env: tuple[tuple[str, str], ...] = ()
+    threads: int = 256  # the client's, which sends each GET on time however slow answers are
 
 
 @dataclass(frozen=True, slots=True)
