@@ -222,21 +222,43 @@ def check(answer: RawAnswer, want: str, digest: str, data: bytes, lie: str, path
             assert answer.headers["etag"] == f'"{digest}"', where
 
 
+# Tries of a through-peer case in which the member did not ask the liar at all (see put_through).
+ATTEMPTS = 5
+
+
+def put_through(setup: Setup, size: str, lie: str, path: str) -> None:
+    """Put one lie through one path, and check the answer and that the lie was asked for.
+
+    A through-peer case is tried again, with a new blob, only when the member never asked
+    the liar: it had backed the liar off again between wait_until_used and the request
+    (seen once, under a full suite beside a busy loop). Its answer must then be the
+    origin's right bytes; the case counts only once the lie went through.
+    """
+    routed_around: list[dict[str, object]] = []
+    for _ in range(ATTEMPTS if path == "through-peer" else 1):
+        digest, data = setup.blob(SIZES[size], lie, owned_by_liar=path == "through-peer")
+        if path == "through-peer":
+            setup.origin_put(data)  # the honest origin the member falls back to
+            wait_until_used(setup.through_peer, setup.liar.url)  # a lie backs it off
+            port, route = port_of(setup.through_peer), f"/cas/{digest}"
+        elif path == "client-port":
+            port, route = port_of(setup.over_origin), f"/cas/{digest}"
+        else:
+            port, route = setup.over_origin_peer_port, f"/_groupcache/cas/{digest}"
+        answer = raw_get("127.0.0.1", port, route)
+        if setup.liar.requests[digest] > 0 or path != "through-peer":
+            check(answer, expected(path, lie, size), digest, data, lie, path)
+            break
+        check(answer, "right", digest, data, lie, path)  # the liar unasked: the origin's bytes
+        stats = requests.get(f"{setup.through_peer.base_url}/stats", timeout=5).json()
+        routed_around.append({k: stats[k] for k in ("FallbackLoads", "PeerErrors", "PeerLoads")})
+    assert setup.liar.requests[digest] >= 1 + LIES[lie] * (size == "streamed"), (
+        path, lie, setup.liar.requests[digest], routed_around,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_no_lie_of_a_member_or_an_origin_completes_a_wrong_answer(setup: Setup, size: str) -> None:
     for lie in LIES:
         for path in ("through-peer", "client-port", "peer-port"):
-            digest, data = setup.blob(SIZES[size], lie, owned_by_liar=path == "through-peer")
-            if path == "through-peer":
-                setup.origin_put(data)  # the honest origin the member falls back to
-                wait_until_used(setup.through_peer, setup.liar.url)  # a lie backs it off
-                port, route = port_of(setup.through_peer), f"/cas/{digest}"
-            elif path == "client-port":
-                port, route = port_of(setup.over_origin), f"/cas/{digest}"
-            else:
-                port, route = setup.over_origin_peer_port, f"/_groupcache/cas/{digest}"
-            answer = raw_get("127.0.0.1", port, route)
-            check(answer, expected(path, lie, size), digest, data, lie, path)
-            assert setup.liar.requests[digest] >= 1 + LIES[lie] * (size == "streamed"), (
-                path, lie, setup.liar.requests[digest],
-            )  # fmt: skip
+            put_through(setup, size, lie, path)
