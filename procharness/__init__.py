@@ -26,7 +26,12 @@ PYTHON = sys.executable
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-__all__ = ["PYTHON", "ServerProcess", "cacheserver_argv", "free_port", "running"]
+__all__ = [
+    "PYTHON", "ServerProcess", "cacheserver_argv", "child_groups", "end_groups", "free_port",
+    "group_members", "running",
+]  # fmt: skip
+# How long a stopped server's other processes (workers, the evictor) get to end after it.
+GROUP_EXIT_S = 5.0
 
 
 class _HandedOut:
@@ -80,6 +85,45 @@ def cacheserver_argv(
         PYTHON, "-m", "cacheserver", "--host", host, "--port", str(port),
         "--peer-port", str(peer_port), "--origin", origin, *ring, *extra,
     ]  # fmt: skip
+
+
+def group_members(pgid: int) -> list[int]:
+    """Return the pids of group pgid's processes that still run (a zombie has ended)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def child_groups(ppid: int) -> set[int]:
+    """Return the process groups of ppid's children, ppid's own group left out."""
+    groups = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[0] != "Z" and fields[1] == str(ppid):
+            groups.add(int(fields[2]))
+    return groups - {os.getpgid(ppid)}
+
+
+def end_groups(pgids: set[int], wait_s: float) -> None:
+    """SIGTERM every group in pgids, wait up to wait_s for them to end, SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait_s
+        while any(group_members(g) for g in pgids) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def answers_200(url: str, timeout_s: float = 1.0) -> bool:
@@ -148,7 +192,11 @@ class ServerProcess:
                 pass
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
-        """Send SIGTERM, wait up to timeout_s, then SIGKILL; return the exit code."""
+        """Send SIGTERM, wait up to timeout_s, then SIGKILL; return the exit code.
+
+        It returns once the whole group has ended: a worker or the evictor can outlive
+        the server by a moment, and one still there after GROUP_EXIT_S is killed.
+        """
         if self.proc is None:
             return None
         self.signal(signal.SIGTERM)
@@ -156,10 +204,12 @@ class ServerProcess:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
+        else:
+            self._end_group()
         return self.proc.returncode
 
     def kill(self) -> None:
-        """SIGKILL the process group and reap the process."""
+        """SIGKILL the process group, reap the process, and wait (bounded) for the group."""
         if self.proc is None:
             return
         try:
@@ -167,6 +217,21 @@ class ServerProcess:
         except ProcessLookupError:
             pass
         self.proc.wait(10)
+        self._end_group()
+
+    def _end_group(self) -> None:
+        assert self.proc is not None
+        pgid = self.proc.pid
+        for wait_s in (GROUP_EXIT_S, 2.0):  # then after a SIGKILL: bounded either way
+            deadline = time.monotonic() + wait_s
+            while group_members(pgid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not group_members(pgid):
+                return
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
 
     def rss_bytes(self, field: str = "VmRSS") -> int:
         """Return the largest resident size (or VmHWM: peak) of the group's processes."""

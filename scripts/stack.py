@@ -9,6 +9,7 @@ Ctrl-C included.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from loadclient.durations import InvalidDuration, parse_duration_ns, parse_rate
-from procharness import PYTHON, ServerProcess, cacheserver_argv, free_port
+from procharness import (
+    PYTHON,
+    ServerProcess,
+    cacheserver_argv,
+    child_groups,
+    end_groups,
+    free_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTING_STOP_S = 2.0  # a server still starting has nothing to drain: do not wait 10 s for it
@@ -58,6 +66,9 @@ class Stack:
                 if server.ready:
                     print(f"stack: {name} ignored SIGTERM, killing it", file=sys.stderr)
                 server.kill()
+        # A Ctrl-C inside subprocess.Popen, after the fork, leaves a server running that
+        # no ServerProcess holds (seen beside busy loops): every child group goes too.
+        end_groups(child_groups(os.getpid()), STARTING_STOP_S)
 
 
 def checked(parse: Callable[[str], Any], what: str) -> Callable[[str], str]:

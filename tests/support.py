@@ -6,7 +6,6 @@ The process harness itself (free_port, ServerProcess, cacheserver_argv, PYTHON) 
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -15,11 +14,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from casserver.workspace import LOCK_SUFFIX
-from procharness import PYTHON, ServerProcess, cacheserver_argv, free_port
+from procharness import (
+    PYTHON,
+    ServerProcess,
+    cacheserver_argv,
+    child_groups,
+    free_port,
+    group_members,
+)
 
 __all__ = [
     "PYTHON", "BlobOrigin", "LoopbackHTTPServer", "QuietHandler", "ServerProcess",
-    "cacheserver_argv", "free_port", "is_lock",
+    "cacheserver_argv", "child_groups", "free_port", "is_lock",
 ]  # fmt: skip
 
 
@@ -104,9 +110,5 @@ class BlobOrigin(LoopbackHTTPServer):
 
 
 def group_alive(pgid: int) -> bool:
-    """Say whether any process of group pgid is still there."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Say whether any process of group pgid still runs (a zombie has ended: it awaits a reap)."""
+    return bool(group_members(pgid))

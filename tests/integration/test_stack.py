@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import group_alive
+from tests.support import child_groups, group_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,19 +115,6 @@ def wait_for_child_mapping(ppid: int, name: bytes, library: str, deadline: float
                 continue
         time.sleep(0.01)
     raise TimeoutError(f"no {name!r} child of {ppid} with {library} loaded")
-
-
-def child_groups(ppid: int) -> set[int]:
-    """Return the process groups of ppid's children (each server leads its own)."""
-    groups = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[1]) == ppid:
-            groups.add(int(fields[2]))
-    return groups - {ppid}
 
 
 @pytest.mark.parametrize(
