@@ -169,6 +169,12 @@ class Forward:
             f"{resp.status} {resp.reason or ''}".rstrip(),
             [(k, v) for k, v in resp.headers.items() if k.lower() in PASSED_BACK],
         )
+        if method == "HEAD":
+            # No body to relay: the place is free now, not when the server closes the
+            # response after the client already has it (its next HEAD got a 503).
+            resp.release_conn()
+            release()
+            return []
         return _Relay(resp, release)
 
     def _failed(
@@ -212,10 +218,10 @@ class Forward:
         return True
 
     def _release(self, gate: Gate | None) -> None:
-        self._in_flight.dec()
         if gate is not None:
             gate.leave()
         self._slots.release()
+        self._in_flight.dec()  # last: a gauge at 0 means every place is free
 
     def close(self) -> None:
         """Close drops the pooled origin connections."""
