@@ -8,6 +8,7 @@ Go prints without a fraction when they are whole (`"success": 1`), counts intege
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -94,9 +95,15 @@ def write_json(report: dict[str, Any], output: Path | None = None) -> None:
     text = dumps(report)
     if output is not None:
         output.write_text(text)
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        return
+    try:
+        # O_NONBLOCK belongs to the open pipe, which the workers share: one that left it
+        # set cut a report at the pipe's 64 KiB (seen once in CI, a capacity report).
+        os.set_blocking(sys.stdout.fileno(), True)
+    except (AttributeError, OSError, ValueError):
+        pass  # not a real file (a test's captured stdout)
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def latency_block(h: Histogram) -> dict[str, int]:
