@@ -87,30 +87,25 @@ def cacheserver_argv(
     ]  # fmt: skip
 
 
-def group_members(pgid: int) -> list[int]:
-    """Return the pids of group pgid's processes that still run (a zombie has ended)."""
-    found = []
+def _running() -> Iterator[tuple[int, int, int]]:
+    """Yield pid, parent pid and process group of every process that still runs (no zombie)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
-            found.append(int(stat.parent.name))
-    return found
+        if len(fields) > 2 and fields[0] != "Z":
+            yield int(stat.parent.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Return the pids of group pgid's processes that still run (a zombie has ended)."""
+    return [pid for pid, _, group in _running() if group == pgid]
 
 
 def child_groups(ppid: int) -> set[int]:
     """Return the process groups of ppid's children, ppid's own group left out."""
-    groups = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if len(fields) > 2 and fields[0] != "Z" and fields[1] == str(ppid):
-            groups.add(int(fields[2]))
-    return groups - {os.getpgid(ppid)}
+    return {group for _, parent, group in _running() if parent == ppid} - {os.getpgid(ppid)}
 
 
 def end_groups(pgids: set[int], wait_s: float) -> None:
@@ -238,13 +233,10 @@ class ServerProcess:
         if self.proc is None:
             return 0
         largest = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for pid in group_members(self.proc.pid):  # the server and its workers
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) != self.proc.pid:  # the process group: server and workers
-                    continue
-                status = (stat.parent / "status").read_text()
-            except (OSError, IndexError, ValueError):
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
                 continue  # gone meanwhile
             for line in status.splitlines():
                 if line.startswith(field + ":"):
